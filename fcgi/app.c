@@ -1,0 +1,2 @@
+/* app.c - placeholder until written. */
+#include "config.h"

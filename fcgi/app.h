@@ -1,0 +1,3 @@
+#ifndef NF_APP_H
+#define NF_APP_H
+#endif

@@ -1,0 +1,2 @@
+/* config.c - placeholder until written. */
+#include "config.h"

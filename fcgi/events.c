@@ -1,0 +1,2 @@
+/* events.c - placeholder until written. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* h_events.c - placeholder until written. */
+#include "config.h"

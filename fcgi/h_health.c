@@ -1,0 +1,2 @@
+/* h_health.c - placeholder until written. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* h_tenants.c - placeholder until written. */
+#include "config.h"

@@ -1,0 +1,3 @@
+#ifndef NF_HANDLERS_H
+#define NF_HANDLERS_H
+#endif

@@ -1,0 +1,2 @@
+/* jobs.c - placeholder until written. */
+#include "config.h"

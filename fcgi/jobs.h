@@ -1,0 +1,3 @@
+#ifndef NF_JOBS_H
+#define NF_JOBS_H
+#endif

@@ -1,0 +1,2 @@
+/* json.c - placeholder until written. */
+#include "config.h"

@@ -1,0 +1,3 @@
+#ifndef NF_JSON_H
+#define NF_JSON_H
+#endif

@@ -1,0 +1,2 @@
+/* kv.c - placeholder until written. */
+#include "config.h"

@@ -1,0 +1,2 @@
+/* passwd.c - placeholder until written. */
+#include "config.h"

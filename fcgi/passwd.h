@@ -1,0 +1,3 @@
+#ifndef NF_PASSWD_H
+#define NF_PASSWD_H
+#endif

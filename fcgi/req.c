@@ -1,0 +1,2 @@
+/* req.c - placeholder until written. */
+#include "config.h"

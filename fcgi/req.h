@@ -1,0 +1,3 @@
+#ifndef NF_REQ_H
+#define NF_REQ_H
+#endif

@@ -1,0 +1,2 @@
+/* router.c - placeholder until written. */
+#include "config.h"

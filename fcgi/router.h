@@ -1,0 +1,3 @@
+#ifndef NF_ROUTER_H
+#define NF_ROUTER_H
+#endif

@@ -1,0 +1,2 @@
+/* routes.c - placeholder until written. */
+#include "config.h"

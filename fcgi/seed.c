@@ -1,0 +1,2 @@
+/* seed.c - placeholder until written. */
+#include "config.h"

@@ -1,0 +1,3 @@
+#ifndef NF_SEED_H
+#define NF_SEED_H
+#endif

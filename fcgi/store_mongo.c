@@ -1,0 +1,2 @@
+/* store_mongo.c - placeholder until written. */
+#include "config.h"

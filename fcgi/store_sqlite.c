@@ -1,0 +1,2 @@
+/* store_sqlite.c - placeholder until written. */
+#include "config.h"

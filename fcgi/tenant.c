@@ -1,0 +1,2 @@
+/* tenant.c - placeholder until written. */
+#include "config.h"

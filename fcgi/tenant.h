@@ -1,0 +1,3 @@
+#ifndef NF_TENANT_H
+#define NF_TENANT_H
+#endif

@@ -1,0 +1,245 @@
+/*
+ * util.c - error table, never-failing allocation, time, randomness and ids
+ * shared by all programs (see nonflex.h).
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "nonflex.h"
+
+static const struct {
+	const char	*code;
+	int		 status;
+} errs[NF_ERR__MAX] = {
+	{ "ok", 200 },                  /* NF_OK */
+	{ "internal_error", 500 },      /* NF_ENOMEM */
+	{ "invalid_request", 400 },     /* NF_EINVAL */
+	{ "unauthorized", 401 },        /* NF_EAUTH */
+	{ "forbidden", 403 },           /* NF_EFORBIDDEN */
+	{ "not_found", 404 },           /* NF_ENOTFOUND */
+	{ "method_not_allowed", 405 },  /* NF_EMETHOD */
+	{ "conflict", 409 },            /* NF_ECONFLICT */
+	{ "payload_too_large", 413 },   /* NF_ETOOBIG */
+	{ "unsupported_media_type", 415 }, /* NF_EMEDIATYPE */
+	{ "rate_limited", 429 },        /* NF_ERATE */
+	{ "upstream_error", 502 },      /* NF_EUPSTREAM */
+	{ "service_unavailable", 503 }, /* NF_EUNAVAIL */
+	{ "internal_error", 500 },      /* NF_ESTORE */
+	{ "internal_error", 500 },      /* NF_ESYSTEM */
+};
+
+const char *
+nf_strerror(enum nf_err e)
+{
+	if ((unsigned)e >= NF_ERR__MAX)
+		return "internal_error";
+	return errs[e].code;
+}
+
+int
+nf_err_status(enum nf_err e)
+{
+	if ((unsigned)e >= NF_ERR__MAX)
+		return 500;
+	return errs[e].status;
+}
+
+void
+nf_error_clear(struct nf_error *e)
+{
+	if (e != NULL)
+		memset(e, 0, sizeof(*e));
+}
+
+enum nf_err
+nf_error_set(struct nf_error *e, enum nf_err rc, const char *code,
+    const char *field, const char *fmt, ...)
+{
+	va_list	 ap;
+
+	if (e == NULL)
+		return rc;
+	nf_error_clear(e);
+	snprintf(e->code, sizeof(e->code), "%s", code != NULL ? code : nf_strerror(rc));
+	if (field != NULL)
+		snprintf(e->field, sizeof(e->field), "%s", field);
+	if (fmt != NULL) {
+		va_start(ap, fmt);
+		vsnprintf(e->message, sizeof(e->message), fmt, ap);
+		va_end(ap);
+	}
+	return rc;
+}
+
+static void
+oom(size_t n)
+{
+	fprintf(stderr, "{\"level\":\"error\",\"msg\":\"out of memory allocating %zu bytes\"}\n", n);
+	abort();
+}
+
+void *
+nf_xmalloc(size_t n)
+{
+	void	*p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		oom(n);
+	return p;
+}
+
+void *
+nf_xcalloc(size_t n, size_t sz)
+{
+	void	*p = calloc(n ? n : 1, sz ? sz : 1);
+
+	if (p == NULL)
+		oom(n * sz);
+	return p;
+}
+
+void *
+nf_xrealloc(void *old, size_t n)
+{
+	void	*p = realloc(old, n ? n : 1);
+
+	if (p == NULL)
+		oom(n);
+	return p;
+}
+
+char *
+nf_xstrdup(const char *s)
+{
+	return nf_xstrndup(s, strlen(s));
+}
+
+char *
+nf_xstrndup(const char *s, size_t n)
+{
+	char	*p = nf_xmalloc(n + 1);
+
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *
+nf_xasprintf(const char *fmt, ...)
+{
+	va_list	 ap;
+	char	*p;
+	int	 n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		oom(0);
+	p = nf_xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+int64_t
+nf_now_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+nf_mono_ms(void)
+{
+	struct timespec	 ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void
+nf_iso8601(int64_t ms, char buf[25])
+{
+	time_t		 t = (time_t)(ms / 1000);
+	struct tm	 tm;
+
+	gmtime_r(&t, &tm);
+	snprintf(buf, 25, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+	    tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+void
+nf_random_bytes(void *buf, size_t n)
+{
+	unsigned char	*p = buf;
+	ssize_t		 r;
+
+	while (n > 0) {
+		r = getrandom(p, n, 0);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			fprintf(stderr, "{\"level\":\"error\",\"msg\":\"getrandom failed\"}\n");
+			abort();
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+}
+
+void
+nf_random_hex(char *out, size_t nbytes)
+{
+	static const char	 hex[] = "0123456789abcdef";
+	unsigned char		 b[64];
+	size_t			 i, chunk, o = 0;
+
+	while (nbytes > 0) {
+		chunk = nbytes < sizeof(b) ? nbytes : sizeof(b);
+		nf_random_bytes(b, chunk);
+		for (i = 0; i < chunk; i++) {
+			out[o++] = hex[b[i] >> 4];
+			out[o++] = hex[b[i] & 0xf];
+		}
+		nbytes -= chunk;
+	}
+	out[o] = '\0';
+}
+
+void
+nf_id_new(char out[25])
+{
+	/* 4 bytes of seconds then 8 random bytes: ids sort by creation time
+	 * (to the second) and are valid MongoDB ObjectIds. */
+	uint32_t	 t = (uint32_t)(nf_now_ms() / 1000);
+
+	snprintf(out, 9, "%08x", (unsigned)t);
+	nf_random_hex(out + 8, 8);
+}
+
+int
+nf_ct_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+	const unsigned char	*x = a, *y = b;
+	unsigned char		 d = 0;
+	size_t			 i;
+
+	if (alen != blen)
+		return 0;
+	for (i = 0; i < alen; i++)
+		d |= x[i] ^ y[i];
+	return d == 0;
+}

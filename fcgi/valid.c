@@ -1,0 +1,2 @@
+/* valid.c - placeholder until written. */
+#include "config.h"

@@ -1,0 +1,3 @@
+#ifndef NF_VALID_H
+#define NF_VALID_H
+#endif
