@@ -1,2 +1,862 @@
-/* store_mongo.c - placeholder until written. */
+/*
+ * store_mongo.c - the MongoDB document-store backend (nf_store_mongo_ops),
+ * chosen by store.c for "mongodb://" and "mongodb+srv://" URIs.
+ *
+ * DESIGN: one mongoc_client_pool_t per store; every operation pops a client,
+ * runs, and pushes it back on every path (run()).  Opening never talks to
+ * the server: the pool's monitor finds it and the first operation waits at
+ * most serverSelectionTimeoutMS (2000 unless the URI sets it).  Filters,
+ * updates and documents arrive validated and tenant-scoped from store.c and
+ * are converted by bsonjson.c with typed appends (ObjectId for 24-hex _id,
+ * so collections written by the original Node/Mongoose app - agents,
+ * customers, orders, tickets - work unchanged).
+ *
+ * Errors: server selection, network and authentication failures are
+ * NF_EUNAVAIL "store_unavailable"; "not primary" / step-down errors are
+ * retried once (after the driver's own retryable-write/read attempt) and
+ * then NF_EUNAVAIL; duplicate keys (11000) are NF_ECONFLICT "duplicate_key";
+ * an update that does not fit the stored document ($inc on a string, $set
+ * through a non-object: server codes 2, 14, 28, ...) is NF_EINVAL
+ * "invalid_query", as in the SQLite backend; anything else NF_ESTORE.
+ * Driver text goes to the log, never into the public nf_error, and the URI
+ * (which may hold a password) is never logged.  The step-down retry is a
+ * new attempt: for a write interrupted after the server applied it
+ * (189/11602) the driver's retryable writes (retryWrites, on by default)
+ * are what make it exactly-once.
+ *
+ * Unique indexes get a partialFilterExpression {key: {$exists: true}}, so
+ * like SQLite's they only constrain documents that have the keys.
+ *
+ * Upserts: as MongoDB does, equality fields of the filter (tenant, which
+ * store.c forces at the top level, and an _id) seed the new document; for
+ * operator updates without an _id in the filter "$setOnInsert" adds a fresh
+ * ObjectId (nf_id_new); a replacement upsert without one gets the server's
+ * ObjectId, which reads back as the same 24-hex shape.
+ * find_and_modify with NF_STORE_UPSERT but not NF_STORE_NEW that inserts
+ * returns NF_OK with *out NULL (there is no "before" document).
+ *
+ * Running the conformance suite against a real server (no server can be
+ * installed on the build machines, so this is the only way to exercise this
+ * file end to end):
+ *
+ *     TEST_MONGO_URI=mongodb://host:27017/nonflex_test \
+ *         make check TESTS=tests/unit/t_store
+ *
+ * The suite uses the database named in the URI path (nonflex_test above);
+ * point it at a throw-away database, never at production data.  A replica
+ * set URI (?replicaSet=rs0) also exercises the step-down retry path when
+ * the primary is stepped down (rs.stepDown()) during the run.  The
+ * json<->BSON converters are tested without a server by
+ * tests/unit/t_bsonjson.
+ *
+ * SPDX-License-Identifier: MIT
+ */
 #include "config.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+#include <mongoc/mongoc.h>
+
+#include "bsonjson.h"
+#include "log.h"
+#include "nonflex.h"
+#include "store.h"
+#include "store_impl.h"
+
+#define DEFAULT_DB			"nonflex"
+#define DEFAULT_SELECT_TIMEOUT_MS	2000
+#define DEFAULT_SOCKET_TIMEOUT_MS	30000	/* a hung server must not hold a worker for minutes */
+#define NF_BJ_DOMAIN			1000	/* our bson_error_t domain: conversion failures */
+
+struct mongo {
+	mongoc_client_pool_t	*pool;
+	char			*db;      /* database from the URI path, or "nonflex" */
+};
+
+/*
+ * One store operation: inputs prepared before run(), outputs filled by fn.
+ * fn returns 1 on success, 0 with be filled on failure, frees what it
+ * allocates itself and resets its outputs first (it may run twice).
+ */
+struct op {
+	const char		*what;      /* "insert", for the log */
+	const char		*coll;      /* NULL for database commands */
+	int			(*fn)(struct op *, mongoc_client_t *, mongoc_collection_t *,
+				    bson_error_t *);
+	bson_t			 filter;    /* or the command for ensure_index */
+	bson_t			 doc;       /* document, update or find options */
+	unsigned		 flags;     /* NF_STORE_* */
+	int			 replace;   /* doc is a replacement, not operators */
+	mongoc_find_and_modify_opts_t *fam;
+	int64_t			 n;         /* count, matched or deleted */
+	int			 upserted;  /* find_and_modify inserted a document */
+	struct json_object	*out;       /* find / find_and_modify result */
+};
+
+static pthread_once_t	 driver_once = PTHREAD_ONCE_INIT;
+/* The URI being parsed by this thread, so driver warnings about it
+ * ("Unknown option or value for ...") can be redacted. */
+static _Thread_local const char *parsing_uri;
+
+static char	*redact(const char *, const char *);
+
+/* Driver warnings become our JSON log lines; its chatter is dropped. */
+static void
+driver_log(mongoc_log_level_t level, const char *domain, const char *msg, void *arg)
+{
+	char	*safe;
+
+	(void)arg;
+	if (level > MONGOC_LOG_LEVEL_WARNING)
+		return;
+	safe = redact(parsing_uri, msg);
+	nf_log(level == MONGOC_LOG_LEVEL_WARNING ? NF_LOG_WARN : NF_LOG_ERROR,
+	    "mongoc %s: %s", domain, safe);
+	free(safe);
+}
+
+static void
+driver_init(void)
+{
+	mongoc_init();
+	mongoc_log_set_handler(driver_log, NULL);
+}
+
+static void
+op_init(struct op *op, const char *what, const char *coll,
+    int (*fn)(struct op *, mongoc_client_t *, mongoc_collection_t *, bson_error_t *))
+{
+	memset(op, 0, sizeof(*op));
+	op->what = what;
+	op->coll = coll;
+	op->fn = fn;
+	bson_init(&op->filter);
+	bson_init(&op->doc);
+}
+
+static void
+op_cleanup(struct op *op)
+{
+	bson_destroy(&op->filter);
+	bson_destroy(&op->doc);
+	if (op->fam != NULL)
+		mongoc_find_and_modify_opts_destroy(op->fam);
+	json_object_put(op->out);
+	op->out = NULL;
+}
+
+/* ---- error mapping -------------------------------------------------- */
+
+static int
+is_dup(const bson_error_t *be)
+{
+	return be->domain != NF_BJ_DOMAIN &&
+	    (be->code == 11000 || be->code == 11001 || be->code == 12582);
+}
+
+/* "not primary" and step-down errors: the next primary may take it. */
+static int
+is_stepdown(const bson_error_t *be)
+{
+	static const uint32_t	 codes[] = {
+		10107,	/* NotWritablePrimary */
+		13435,	/* NotPrimaryNoSecondaryOk */
+		13436,	/* NotPrimaryOrSecondary */
+		10058,	/* LegacyNotPrimary */
+		189,	/* PrimarySteppedDown */
+		91,	/* ShutdownInProgress */
+		11600,	/* InterruptedAtShutdown */
+		11602,	/* InterruptedDueToReplStateChange */
+	};
+	size_t			 i;
+
+	if (be->domain != MONGOC_ERROR_SERVER && be->domain != MONGOC_ERROR_WRITE_CONCERN &&
+	    be->domain != MONGOC_ERROR_COMMAND && be->domain != MONGOC_ERROR_QUERY)
+		return 0;
+	for (i = 0; i < NF_ARRAY_LEN(codes); i++)
+		if (be->code == codes[i])
+			return 1;
+	return strstr(be->message, "not master") != NULL ||
+	    strstr(be->message, "not primary") != NULL ||
+	    strstr(be->message, "node is recovering") != NULL;
+}
+
+/*
+ * Server errors caused by the request meeting the stored data, e.g. $inc
+ * on a string or $set through a non-object: the caller's fault, as in
+ * the SQLite backend.
+ */
+static int
+is_bad_request(const bson_error_t *be)
+{
+	static const uint32_t	 codes[] = {
+		2,	/* BadValue ($push to a non-array) */
+		9,	/* FailedToParse */
+		14,	/* TypeMismatch ($inc on a non-number) */
+		28,	/* PathNotViable ($set a.b where a is a string) */
+		40,	/* ConflictingUpdateOperators */
+		52,	/* DollarPrefixedFieldName */
+		56,	/* EmptyFieldName */
+		57,	/* DottedFieldName */
+		66,	/* ImmutableField */
+	};
+	size_t			 i;
+
+	if (be->domain != MONGOC_ERROR_SERVER)
+		return 0;
+	for (i = 0; i < NF_ARRAY_LEN(codes); i++)
+		if (be->code == codes[i])
+			return 1;
+	return 0;
+}
+
+static int
+is_unavailable(const bson_error_t *be)
+{
+	return be->domain == MONGOC_ERROR_SERVER_SELECTION ||
+	    be->domain == MONGOC_ERROR_STREAM ||
+	    (be->domain == MONGOC_ERROR_CLIENT &&
+	    (be->code == MONGOC_ERROR_CLIENT_AUTHENTICATE ||
+	    be->code == MONGOC_ERROR_CLIENT_NO_ACCEPTABLE_PEER)) ||
+	    is_stepdown(be);
+}
+
+/* Log the driver's error and fill e with a public one. */
+static enum nf_err
+map_error(const struct op *op, const bson_error_t *be, struct nf_error *e)
+{
+	if (is_dup(be)) {
+		/* The server's text echoes the key values: log the code only. */
+		nf_log(NF_LOG_INFO, "mongo %s on %s: duplicate key (code %u)",
+		    op->what, op->coll ? op->coll : "-", be->code);
+		return nf_error_set(e, NF_ECONFLICT, "duplicate_key", NULL,
+		    "a document with the same key already exists");
+	}
+	if (is_bad_request(be)) {
+		nf_log(NF_LOG_INFO, "mongo %s on %s refused: code %u: %s",
+		    op->what, op->coll ? op->coll : "-", be->code, be->message);
+		return nf_error_set(e, NF_EINVAL, "invalid_query", NULL,
+		    "the update does not fit the stored document");
+	}
+	nf_log(NF_LOG_ERROR, "mongo %s on %s failed: domain %u code %u: %s",
+	    op->what, op->coll ? op->coll : "-", be->domain, be->code, be->message);
+	if (is_unavailable(be))
+		return nf_error_set(e, NF_EUNAVAIL, "store_unavailable", NULL,
+		    "the document store is unavailable");
+	return nf_error_set(e, NF_ESTORE, "store_error", NULL,
+	    "the document store failed");
+}
+
+/*
+ * Pop a client, run op->fn, push the client back; retry once after a
+ * step-down.  Returns NF_OK or the mapped error.
+ */
+static enum nf_err
+run(struct mongo *m, struct op *op, struct nf_error *e)
+{
+	mongoc_client_t		*cl;
+	mongoc_collection_t	*c;
+	bson_error_t		 be;
+	int			 attempt, ok;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		memset(&be, 0, sizeof(be));
+		if ((cl = mongoc_client_pool_pop(m->pool)) == NULL) {
+			bson_set_error(&be, MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_NO_ACCEPTABLE_PEER,
+			    "no client available from the pool");
+			break;
+		}
+		c = op->coll != NULL ? mongoc_client_get_collection(cl, m->db, op->coll) : NULL;
+		ok = op->fn(op, cl, c, &be);
+		if (c != NULL)
+			mongoc_collection_destroy(c);
+		mongoc_client_pool_push(m->pool, cl);
+		if (ok)
+			return NF_OK;
+		if (attempt > 0 || !is_stepdown(&be))
+			break;
+		nf_log(NF_LOG_WARN, "mongo %s on %s: primary unavailable (code %u), retrying once",
+		    op->what, op->coll ? op->coll : "-", be.code);
+	}
+	return map_error(op, &be, e);
+}
+
+/* ---- conversions ---------------------------------------------------- */
+
+/* {"a": 1, "b": -1} into BSON int32 directions (sort must be numbers). */
+static void
+sort_bson(struct json_object *sort, bson_t *out)
+{
+	if (sort == NULL || !json_object_is_type(sort, json_type_object))
+		return;
+	json_object_object_foreach(sort, key, val)
+		BSON_APPEND_INT32(out, key, json_object_get_int64(val) < 0 ? -1 : 1);
+}
+
+/* 1 when the update document is a replacement (no "$" keys). */
+static int
+is_replacement(struct json_object *u)
+{
+	json_object_object_foreach(u, key, val) {
+		(void)val;
+		if (key[0] == '$')
+			return 0;
+	}
+	return 1;
+}
+
+/* 1 when the filter names _id at the top level or inside a top-level $and. */
+static int
+filter_has_id(struct json_object *f)
+{
+	struct json_object	*and;
+	size_t			 i, n;
+
+	if (!json_object_is_type(f, json_type_object))
+		return 0;
+	if (json_object_object_get_ex(f, "_id", NULL))
+		return 1;
+	if (!json_object_object_get_ex(f, "$and", &and) ||
+	    !json_object_is_type(and, json_type_array))
+		return 0;
+	n = json_object_array_length(and);
+	for (i = 0; i < n; i++)
+		if (filter_has_id(json_object_array_get_idx(and, i)))
+			return 1;
+	return 0;
+}
+
+/*
+ * The update document for update/find_and_modify: the caller's operators
+ * or replacement, plus {"$setOnInsert": {"_id": <new ObjectId>}} for an
+ * operator upsert whose filter does not fix _id.
+ */
+static enum nf_err
+update_bson(struct json_object *filter, struct json_object *u, unsigned flags,
+    struct op *op, struct nf_error *e)
+{
+	struct json_object	*soi;
+	char			 id[25];
+	bson_oid_t		 oid;
+	bson_t			 child;
+	enum nf_err		 rc;
+
+	if (!json_object_is_type(u, json_type_object))
+		return nf_error_set(e, NF_EINVAL, "invalid_query", NULL,
+		    "update must be an object");
+	op->replace = is_replacement(u);
+	if ((rc = nf_bsonjson_from_json(u, &op->doc, e)) != NF_OK)
+		return rc;
+	if (op->replace || !(flags & NF_STORE_UPSERT) || filter_has_id(filter) ||
+	    json_object_object_get_ex(u, "$setOnInsert", &soi))
+		return NF_OK;
+	nf_id_new(id);
+	bson_oid_init_from_string(&oid, id);
+	bson_append_document_begin(&op->doc, "$setOnInsert", -1, &child);
+	BSON_APPEND_OID(&child, "_id", &oid);
+	bson_append_document_end(&op->doc, &child);
+	return NF_OK;
+}
+
+static int64_t
+reply_int(const bson_t *reply, const char *key)
+{
+	bson_iter_t	 it;
+
+	if (bson_iter_init_find(&it, reply, key) && BSON_ITER_HOLDS_NUMBER(&it))
+		return bson_iter_as_int64(&it);
+	return 0;
+}
+
+/* ---- operations (fn of struct op) ----------------------------------- */
+
+static int
+ping_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+{
+	bson_t	 reply;
+	bool	 ok;
+
+	(void)c;
+	ok = mongoc_client_command_simple(cl, "admin", &op->filter, NULL, &reply, be);
+	bson_destroy(&reply);
+	return ok;
+}
+
+static int
+index_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+{
+	bson_t	 reply;
+	bool	 ok;
+
+	(void)cl;
+	ok = mongoc_collection_write_command_with_opts(c, &op->filter, NULL, &reply, be);
+	bson_destroy(&reply);
+	return ok;
+}
+
+static int
+insert_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+{
+	bson_t	 reply;
+	bool	 ok;
+
+	(void)cl;
+	ok = mongoc_collection_insert_one(c, &op->doc, NULL, &reply, be);
+	bson_destroy(&reply);
+	return ok;
+}
+
+static int
+find_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+{
+	mongoc_cursor_t		*cur;
+	const bson_t		*doc;
+	struct json_object	*v;
+	struct nf_error		 ce;
+	int			 ok = 1;
+
+	(void)cl;
+	json_object_put(op->out);
+	op->out = json_object_new_array();
+	cur = mongoc_collection_find_with_opts(c, &op->filter, &op->doc, NULL);
+	while (ok && mongoc_cursor_next(cur, &doc)) {
+		if (nf_bsonjson_to_json(doc, &v, &ce) != NF_OK) {
+			bson_set_error(be, NF_BJ_DOMAIN, 1, "result conversion: %s", ce.message);
+			ok = 0;
+		} else if (json_object_array_add(op->out, v) != 0) {
+			json_object_put(v);
+			bson_set_error(be, NF_BJ_DOMAIN, 2, "out of memory");
+			ok = 0;
+		}
+	}
+	if (ok && mongoc_cursor_error(cur, be))
+		ok = 0;
+	mongoc_cursor_destroy(cur);
+	return ok;
+}
+
+static int
+count_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+{
+	(void)cl;
+	op->n = mongoc_collection_count_documents(c, &op->filter, NULL, NULL, NULL, be);
+	return op->n >= 0;
+}
+
+static int
+update_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+{
+	bson_t	 opts = BSON_INITIALIZER, reply;
+	bool	 ok;
+
+	(void)cl;
+	BSON_APPEND_BOOL(&opts, "upsert", (op->flags & NF_STORE_UPSERT) != 0);
+	if (op->replace)
+		ok = mongoc_collection_replace_one(c, &op->filter, &op->doc, &opts, &reply, be);
+	else if (op->flags & NF_STORE_MULTI)
+		ok = mongoc_collection_update_many(c, &op->filter, &op->doc, &opts, &reply, be);
+	else
+		ok = mongoc_collection_update_one(c, &op->filter, &op->doc, &opts, &reply, be);
+	op->n = ok ? reply_int(&reply, "matchedCount") + reply_int(&reply, "upsertedCount") : 0;
+	bson_destroy(&reply);
+	bson_destroy(&opts);
+	return ok;
+}
+
+/* "value" of a findAndModify reply into op->out; upsert noted in op. */
+static int
+fam_result(struct op *op, const bson_t *reply, bson_error_t *be)
+{
+	bson_iter_t	 it, sub;
+	struct nf_error	 ce;
+	bson_t		 value;
+	const uint8_t	*data;
+	uint32_t	 len;
+
+	op->upserted = bson_iter_init_find(&it, reply, "lastErrorObject") &&
+	    BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &sub) &&
+	    bson_iter_find(&sub, "upserted");
+	if (!bson_iter_init_find(&it, reply, "value") || !BSON_ITER_HOLDS_DOCUMENT(&it))
+		return 1;	/* null: nothing matched (or an upsert without "new") */
+	bson_iter_document(&it, &len, &data);
+	if (!bson_init_static(&value, data, len) ||
+	    nf_bsonjson_to_json(&value, &op->out, &ce) != NF_OK) {
+		bson_set_error(be, NF_BJ_DOMAIN, 1, "findAndModify result conversion failed");
+		return 0;
+	}
+	return 1;
+}
+
+static int
+fam_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+{
+	bson_t	 reply;
+	int	 ok;
+
+	(void)cl;
+	json_object_put(op->out);
+	op->out = NULL;
+	op->upserted = 0;
+	ok = mongoc_collection_find_and_modify_with_opts(c, &op->filter, op->fam, &reply, be);
+	if (ok)
+		ok = fam_result(op, &reply, be);
+	bson_destroy(&reply);
+	return ok;
+}
+
+static int
+delete_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+{
+	bson_t	 reply;
+	bool	 ok;
+
+	(void)cl;
+	if (op->flags & NF_STORE_MULTI)
+		ok = mongoc_collection_delete_many(c, &op->filter, NULL, &reply, be);
+	else
+		ok = mongoc_collection_delete_one(c, &op->filter, NULL, &reply, be);
+	op->n = ok ? reply_int(&reply, "deletedCount") : 0;
+	bson_destroy(&reply);
+	return ok;
+}
+
+/* ---- open / free ---------------------------------------------------- */
+
+/*
+ * msg (malloc'd copy) with the URI's password blanked: the text between
+ * "://" + user + ':' and the last '@' is starred wherever it appears.
+ */
+static char *
+redact(const char *uri, const char *msg)
+{
+	const char	*p, *colon = NULL, *at;
+	char		*copy = nf_xstrdup(msg), *hit;
+	size_t		 n = 0;
+
+	if (uri != NULL && (p = strstr(uri, "://")) != NULL &&
+	    (at = strrchr(p, '@')) != NULL &&
+	    (colon = memchr(p + 3, ':', (size_t)(at - p - 3))) != NULL)
+		n = (size_t)(at - colon - 1);
+	if (n > 0)
+		while ((hit = memmem(copy, strlen(copy), colon + 1, n)) != NULL)
+			memset(hit, '*', n);
+	return copy;
+}
+
+static void
+log_uri_error(const char *uri, const char *msg)
+{
+	char	*safe = redact(uri, msg);
+
+	nf_log(NF_LOG_ERROR, "mongo: invalid store URI: %s", safe);
+	free(safe);
+}
+
+/* Our defaults where the URI is silent; the pool copies the URI. */
+static void
+uri_defaults(mongoc_uri_t *uri)
+{
+	if (mongoc_uri_get_appname(uri) == NULL)
+		mongoc_uri_set_appname(uri, "nonflex");
+	if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
+		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS,
+		    DEFAULT_SELECT_TIMEOUT_MS);
+	if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
+		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS,
+		    DEFAULT_SOCKET_TIMEOUT_MS);
+}
+
+static void
+mongo_free(void *impl)
+{
+	struct mongo	*m = impl;
+
+	if (m == NULL)
+		return;
+	if (m->pool != NULL)
+		mongoc_client_pool_destroy(m->pool);
+	free(m->db);
+	free(m);
+}
+
+static enum nf_err
+mongo_open(const char *uristr, void **impl, struct nf_error *e)
+{
+	mongoc_uri_t	*uri = NULL;
+	struct mongo	*m = NULL;
+	bson_error_t	 be;
+	const char	*db;
+	enum nf_err	 rc = NF_OK;
+
+	*impl = NULL;
+	pthread_once(&driver_once, driver_init);
+	memset(&be, 0, sizeof(be));
+	parsing_uri = uristr;
+	uri = mongoc_uri_new_with_error(uristr, &be);
+	parsing_uri = NULL;
+	if (uri == NULL) {
+		log_uri_error(uristr, be.message);
+		rc = nf_error_set(e, NF_EINVAL, "invalid_store_uri", "STORE_URI",
+		    "the MongoDB URI is not valid");
+		goto out;
+	}
+	uri_defaults(uri);
+	m = nf_xcalloc(1, sizeof(*m));
+	parsing_uri = uristr;
+	m->pool = mongoc_client_pool_new_with_error(uri, &be);
+	parsing_uri = NULL;
+	if (m->pool == NULL) {
+		log_uri_error(uristr, be.message);
+		rc = nf_error_set(e, NF_EINVAL, "invalid_store_uri", "STORE_URI",
+		    "the MongoDB URI options are not usable");
+		goto out;
+	}
+	/* Version 2: server errors carry the server's own error codes. */
+	mongoc_client_pool_set_error_api(m->pool, MONGOC_ERROR_API_VERSION_2);
+	db = mongoc_uri_get_database(uri);
+	m->db = nf_xstrdup(db != NULL && db[0] != '\0' ? db : DEFAULT_DB);
+	*impl = m;
+	m = NULL;
+out:
+	mongo_free(m);
+	if (uri != NULL)
+		mongoc_uri_destroy(uri);
+	return rc;
+}
+
+/* ---- ops table entries ---------------------------------------------- */
+
+static enum nf_err
+mongo_ping(void *impl, struct nf_error *e)
+{
+	struct op	 op;
+	enum nf_err	 rc;
+
+	op_init(&op, "ping", NULL, ping_fn);
+	BSON_APPEND_INT32(&op.filter, "ping", 1);
+	rc = run(impl, &op, e);
+	op_cleanup(&op);
+	return rc;
+}
+
+/*
+ * partialFilterExpression {k: {$exists: true}, ...}: like the SQLite
+ * backend, a unique index constrains only documents that have its keys,
+ * so any number of documents may lack them (MongoDB would otherwise index
+ * a missing field as null and allow only one).
+ */
+static void
+unique_partial(bson_t *spec, const struct nf_index *ix)
+{
+	bson_t	 pfe, ex;
+	size_t	 i;
+
+	bson_append_document_begin(spec, "partialFilterExpression", -1, &pfe);
+	for (i = 0; i < NF_INDEX_MAXKEYS && ix->keys[i] != NULL; i++) {
+		bson_append_document_begin(&pfe, ix->keys[i], -1, &ex);
+		BSON_APPEND_BOOL(&ex, "$exists", true);
+		bson_append_document_end(&pfe, &ex);
+	}
+	bson_append_document_end(spec, &pfe);
+}
+
+/* {createIndexes: coll, indexes: [{key: {tenant: 1, k: dir...}, name, unique}]} */
+static enum nf_err
+mongo_ensure_index(void *impl, const char *coll, const struct nf_index *ix,
+    struct nf_error *e)
+{
+	struct op	 op;
+	bson_t		 arr, spec, key;
+	size_t		 i;
+	enum nf_err	 rc;
+
+	op_init(&op, "createIndexes", coll, index_fn);
+	BSON_APPEND_UTF8(&op.filter, "createIndexes", coll);
+	bson_append_array_begin(&op.filter, "indexes", -1, &arr);
+	bson_append_document_begin(&arr, "0", -1, &spec);
+	bson_append_document_begin(&spec, "key", -1, &key);
+	BSON_APPEND_INT32(&key, "tenant", 1);
+	for (i = 0; i < NF_INDEX_MAXKEYS && ix->keys[i] != NULL; i++)
+		BSON_APPEND_INT32(&key, ix->keys[i], ix->dirs[i] < 0 ? -1 : 1);
+	bson_append_document_end(&spec, &key);
+	BSON_APPEND_UTF8(&spec, "name", ix->name);
+	BSON_APPEND_BOOL(&spec, "unique", ix->unique != 0);
+	if (ix->unique)
+		unique_partial(&spec, ix);
+	bson_append_document_end(&arr, &spec);
+	bson_append_array_end(&op.filter, &arr);
+	rc = run(impl, &op, e);
+	op_cleanup(&op);
+	return rc;
+}
+
+static enum nf_err
+mongo_insert(void *impl, const char *coll, struct json_object *doc, struct nf_error *e)
+{
+	struct op	 op;
+	enum nf_err	 rc;
+
+	op_init(&op, "insert", coll, insert_fn);
+	if ((rc = nf_bsonjson_from_json(doc, &op.doc, e)) == NF_OK)
+		rc = run(impl, &op, e);
+	op_cleanup(&op);
+	return rc;
+}
+
+static enum nf_err
+mongo_find(void *impl, const char *coll, struct json_object *filter,
+    const struct nf_find_opts *o, struct json_object **out, struct nf_error *e)
+{
+	struct op	 op;
+	bson_t		 sort;
+	enum nf_err	 rc;
+
+	*out = NULL;
+	op_init(&op, "find", coll, find_fn);
+	if ((rc = nf_bsonjson_from_json(filter, &op.filter, e)) != NF_OK)
+		goto out;
+	if (o != NULL && o->sort != NULL) {
+		bson_append_document_begin(&op.doc, "sort", -1, &sort);
+		sort_bson(o->sort, &sort);
+		bson_append_document_end(&op.doc, &sort);
+	}
+	if (o != NULL && o->limit > 0)
+		BSON_APPEND_INT64(&op.doc, "limit", o->limit);
+	if (o != NULL && o->skip > 0)
+		BSON_APPEND_INT64(&op.doc, "skip", o->skip);
+	if ((rc = run(impl, &op, e)) == NF_OK) {
+		*out = op.out;
+		op.out = NULL;
+	}
+out:
+	op_cleanup(&op);
+	return rc;
+}
+
+static enum nf_err
+mongo_count(void *impl, const char *coll, struct json_object *filter, int64_t *n,
+    struct nf_error *e)
+{
+	struct op	 op;
+	enum nf_err	 rc;
+
+	*n = 0;
+	op_init(&op, "count", coll, count_fn);
+	if ((rc = nf_bsonjson_from_json(filter, &op.filter, e)) == NF_OK &&
+	    (rc = run(impl, &op, e)) == NF_OK)
+		*n = op.n;
+	op_cleanup(&op);
+	return rc;
+}
+
+static enum nf_err
+mongo_update(void *impl, const char *coll, struct json_object *filter,
+    struct json_object *update, unsigned flags, int64_t *matched, struct nf_error *e)
+{
+	struct op	 op;
+	enum nf_err	 rc;
+
+	if (matched != NULL)
+		*matched = 0;
+	op_init(&op, "update", coll, update_fn);
+	op.flags = flags;
+	if ((rc = nf_bsonjson_from_json(filter, &op.filter, e)) != NF_OK ||
+	    (rc = update_bson(filter, update, flags, &op, e)) != NF_OK)
+		goto out;
+	if (op.replace && (flags & NF_STORE_MULTI)) {
+		rc = nf_error_set(e, NF_EINVAL, "invalid_query", NULL,
+		    "a replacement cannot update many documents");
+		goto out;
+	}
+	if ((rc = run(impl, &op, e)) == NF_OK && matched != NULL)
+		*matched = op.n;
+out:
+	op_cleanup(&op);
+	return rc;
+}
+
+static void
+fam_options(struct op *op, struct json_object *sort, unsigned flags)
+{
+	bson_t		 s = BSON_INITIALIZER;
+	int		 f = MONGOC_FIND_AND_MODIFY_NONE;
+
+	op->fam = mongoc_find_and_modify_opts_new();
+	sort_bson(sort, &s);
+	if (!bson_empty(&s))
+		mongoc_find_and_modify_opts_set_sort(op->fam, &s);
+	bson_destroy(&s);
+	if (flags & NF_STORE_REMOVE)
+		f |= MONGOC_FIND_AND_MODIFY_REMOVE;
+	else
+		mongoc_find_and_modify_opts_set_update(op->fam, &op->doc);
+	if ((flags & NF_STORE_UPSERT) && !(flags & NF_STORE_REMOVE))
+		f |= MONGOC_FIND_AND_MODIFY_UPSERT;
+	if ((flags & NF_STORE_NEW) && !(flags & NF_STORE_REMOVE))
+		f |= MONGOC_FIND_AND_MODIFY_RETURN_NEW;
+	mongoc_find_and_modify_opts_set_flags(op->fam, (mongoc_find_and_modify_flags_t)f);
+}
+
+static enum nf_err
+mongo_find_and_modify(void *impl, const char *coll, struct json_object *filter,
+    struct json_object *sort, struct json_object *update, unsigned flags,
+    struct json_object **out, struct nf_error *e)
+{
+	struct op	 op;
+	enum nf_err	 rc;
+
+	*out = NULL;
+	op_init(&op, "findAndModify", coll, fam_fn);
+	if ((rc = nf_bsonjson_from_json(filter, &op.filter, e)) != NF_OK)
+		goto out;
+	if (!(flags & NF_STORE_REMOVE) &&
+	    (rc = update_bson(filter, update, flags, &op, e)) != NF_OK)
+		goto out;
+	fam_options(&op, sort, flags);
+	if ((rc = run(impl, &op, e)) != NF_OK)
+		goto out;
+	if (op.out == NULL && !op.upserted) {
+		rc = nf_error_set(e, NF_ENOTFOUND, NULL, NULL, "no such document");
+		goto out;
+	}
+	*out = op.out;
+	op.out = NULL;
+out:
+	op_cleanup(&op);
+	return rc;
+}
+
+static enum nf_err
+mongo_delete(void *impl, const char *coll, struct json_object *filter, unsigned flags,
+    int64_t *deleted, struct nf_error *e)
+{
+	struct op	 op;
+	enum nf_err	 rc;
+
+	if (deleted != NULL)
+		*deleted = 0;
+	op_init(&op, "delete", coll, delete_fn);
+	op.flags = flags;
+	if ((rc = nf_bsonjson_from_json(filter, &op.filter, e)) == NF_OK &&
+	    (rc = run(impl, &op, e)) == NF_OK && deleted != NULL)
+		*deleted = op.n;
+	op_cleanup(&op);
+	return rc;
+}
+
+const struct nf_store_ops nf_store_mongo_ops = {
+	.name = "mongodb",
+	.open = mongo_open,
+	.free = mongo_free,
+	.ping = mongo_ping,
+	.ensure_index = mongo_ensure_index,
+	.insert = mongo_insert,
+	.find = mongo_find,
+	.count = mongo_count,
+	.update = mongo_update,
+	.find_and_modify = mongo_find_and_modify,
+	.delete = mongo_delete,
+};

@@ -1,2 +1,1097 @@
+/*
+ * t_store.c - the document store conformance suite (store.h).  Every case
+ * runs against SQLite (a temporary file) and, when TEST_MONGO_URI is set,
+ * against MongoDB too (a database with a random suffix, dropped at the end),
+ * so both backends are held to the same semantics: tenant isolation through
+ * every call, Mongo filter/update semantics, find_and_modify atomicity
+ * across processes, cursor pagination and rejection of bad input.
+ *
+ * SPDX-License-Identifier: MIT
+ */
 #include "config.h"
-int main(void){return 77;}
+
+#include <sys/wait.h>
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+#include <mongoc/mongoc.h>
+#include <sqlite3.h>
+
+#include "nonflex.h"
+#include "store.h"
+#include "testutil.h"
+
+static const char	*uri;          /* backend under test */
+static struct nf_store	*S;            /* opened per test (in the forked child) */
+static char		 C[16];        /* a fresh collection per test */
+
+/* ---- helpers -------------------------------------------------------- */
+
+static struct json_object *
+J(const char *s)
+{
+	struct json_object	*o;
+
+	if (s == NULL)
+		return NULL;
+	o = json_tokener_parse(s);
+	ck_assert_msg(o != NULL, "bad test JSON: %s", s);
+	return o;
+}
+
+static void
+setup(void)
+{
+	struct nf_error	 e;
+	char		 hex[9];
+
+	nf_random_hex(hex, 4);
+	snprintf(C, sizeof(C), "t%s", hex);
+	ck_assert_int_eq(nf_store_open(uri, &S, &e), NF_OK);
+}
+
+static void
+teardown(void)
+{
+	nf_store_free(S);
+	S = NULL;
+}
+
+static void
+ins(const char *tenant, const char *json)
+{
+	struct json_object	*d = J(json);
+	struct nf_error		 e;
+	enum nf_err		 rc;
+
+	rc = nf_store_insert(S, tenant, C, d, NULL, &e);
+	ck_assert_msg(rc == NF_OK, "insert %s: %d %s", json, rc, e.message);
+	json_object_put(d);
+}
+
+static int64_t
+cnt(const char *tenant, const char *filter)
+{
+	struct json_object	*f = J(filter);
+	struct nf_error		 e;
+	int64_t			 n = -1;
+	enum nf_err		 rc;
+
+	rc = nf_store_count(S, tenant, C, f, &n, &e);
+	ck_assert_msg(rc == NF_OK, "count %s: %d %s", filter, rc, e.message);
+	json_object_put(f);
+	return n;
+}
+
+/* The "k" labels of the matches, comma separated (static buffer). */
+static const char *
+keys(const char *tenant, const char *filter, const char *sort, int64_t limit,
+    int64_t skip)
+{
+	static char		 buf[1024];
+	struct nf_find_opts	 o = { J(sort), limit, skip };
+	struct json_object	*f = J(filter), *out = NULL, *k;
+	struct nf_error		 e;
+	enum nf_err		 rc;
+	size_t			 i;
+
+	rc = nf_store_find(S, tenant, C, f, &o, &out, &e);
+	ck_assert_msg(rc == NF_OK, "find %s: %d %s", filter, rc, e.message);
+	buf[0] = '\0';
+	for (i = 0; i < json_object_array_length(out); i++) {
+		json_object_object_get_ex(json_object_array_get_idx(out, i), "k", &k);
+		if (i > 0)
+			strncat(buf, ",", sizeof(buf) - strlen(buf) - 1);
+		strncat(buf, k != NULL ? json_object_get_string(k) : "?",
+		    sizeof(buf) - strlen(buf) - 1);
+	}
+	json_object_put(f);
+	json_object_put(o.sort);
+	json_object_put(out);
+	return buf;
+}
+
+#define KEYS(t, f) keys((t), (f), "{\"k\":1}", 0, 0)
+
+static enum nf_err
+upd(const char *tenant, const char *filter, const char *update, unsigned flags,
+    int64_t *matched, struct nf_error *e)
+{
+	struct json_object	*f = J(filter), *u = J(update);
+	enum nf_err		 rc;
+
+	rc = nf_store_update(S, tenant, C, f, u, flags, matched, e);
+	json_object_put(f);
+	json_object_put(u);
+	return rc;
+}
+
+static enum nf_err
+fam(const char *tenant, const char *filter, const char *sort, const char *update,
+    unsigned flags, struct json_object **out, struct nf_error *e)
+{
+	struct json_object	*f = J(filter), *s = J(sort), *u = J(update);
+	enum nf_err		 rc;
+
+	rc = nf_store_find_and_modify(S, tenant, C, f, s, u, flags, out, e);
+	json_object_put(f);
+	json_object_put(s);
+	json_object_put(u);
+	return rc;
+}
+
+static struct json_object *
+one(const char *tenant, const char *filter)
+{
+	struct json_object	*f = J(filter), *out = NULL;
+	struct nf_error		 e;
+
+	ck_assert_int_eq(nf_store_find_one(S, tenant, C, f, NULL, &out, &e), NF_OK);
+	json_object_put(f);
+	return out;
+}
+
+static const char *
+field_str(struct json_object *o, const char *k)
+{
+	struct json_object	*v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_string(v) : NULL;
+}
+
+static int64_t
+field_int(struct json_object *o, const char *k)
+{
+	struct json_object	*v;
+
+	return json_object_object_get_ex(o, k, &v) ? json_object_get_int64(v) : -999;
+}
+
+/* ---- basic CRUD ----------------------------------------------------- */
+
+START_TEST(t_insert_find)
+{
+	struct json_object	*d, *out = NULL, *f;
+	struct nf_error		 e;
+	const char		*before;
+	char			*saved, id[25];
+
+	d = J("{\"k\":\"a\",\"name\":\"Ann\",\"n\":1}");
+	saved = nf_xstrdup(json_object_to_json_string(d));
+	ck_assert_int_eq(nf_store_insert(S, "ta", C, d, id, &e), NF_OK);
+	/* The caller's document is borrowed and left untouched. */
+	before = json_object_to_json_string(d);
+	ck_assert_str_eq(before, saved);
+	ck_assert_int_eq(strlen(id), 24);
+	ck_assert_int_eq(strspn(id, "0123456789abcdef"), 24);
+	json_object_put(d);
+	free(saved);
+	ins("ta", "{\"k\":\"b\",\"name\":\"Bob\",\"n\":2}");
+	ins("ta", "{\"_id\":\"own-id\",\"k\":\"c\",\"n\":3}");
+
+	ck_assert_str_eq(KEYS("ta", NULL), "a,b,c");
+	ck_assert_str_eq(KEYS("ta", "{}"), "a,b,c");
+	out = one("ta", "{\"name\":\"Bob\"}");
+	ck_assert_str_eq(field_str(out, "k"), "b");
+	ck_assert_str_eq(field_str(out, "tenant"), "ta");
+	ck_assert_int_eq(strlen(field_str(out, "_id")), 24);
+	json_object_put(out);
+	f = J("{\"_id\":\"\"}");
+	json_object_object_add(f, "_id", json_object_new_string(id));
+	ck_assert_int_eq(nf_store_find_one(S, "ta", C, f, NULL, &out, &e), NF_OK);
+	ck_assert_str_eq(field_str(out, "k"), "a");
+	json_object_put(out);
+	json_object_put(f);
+	out = one("ta", "{\"_id\":\"own-id\"}");
+	ck_assert_str_eq(field_str(out, "k"), "c");
+	json_object_put(out);
+
+	f = J("{\"name\":\"Nobody\"}");
+	out = (struct json_object *)1;
+	ck_assert_int_eq(nf_store_find_one(S, "ta", C, f, NULL, &out, &e), NF_ENOTFOUND);
+	ck_assert_ptr_null(out);
+	json_object_put(f);
+	ck_assert_str_eq(nf_store_backend(S), strncmp(uri, "sqlite", 6) == 0 ?
+	    "sqlite" : "mongodb");
+	ck_assert_int_eq(nf_store_ping(S, &e), NF_OK);
+}
+END_TEST
+
+START_TEST(t_duplicates)
+{
+	struct nf_index		 ix = { "email_u", { "email", NULL }, { 1 }, 1 };
+	struct nf_index		 bad = { "k_u", { "k", NULL }, { 1 }, 1 };
+	struct json_object	*d;
+	struct nf_error		 e;
+	int64_t			 m;
+
+	ins("ta", "{\"_id\":\"dup\",\"k\":\"a\"}");
+	d = J("{\"_id\":\"dup\",\"k\":\"b\"}");
+	ck_assert_int_eq(nf_store_insert(S, "ta", C, d, NULL, &e), NF_ECONFLICT);
+	ck_assert_str_eq(e.code, "duplicate_key");
+	json_object_put(d);
+	ck_assert_str_eq(KEYS("ta", NULL), "a");
+
+	ck_assert_int_eq(nf_store_ensure_index(S, C, &ix, &e), NF_OK);
+	ck_assert_int_eq(nf_store_ensure_index(S, C, &ix, &e), NF_OK); /* idempotent */
+	ins("ta", "{\"k\":\"x\",\"email\":\"x@example.com\"}");
+	ins("ta", "{\"k\":\"y\",\"email\":\"y@example.com\"}");
+	d = J("{\"k\":\"z\",\"email\":\"x@example.com\"}");
+	ck_assert_int_eq(nf_store_insert(S, "ta", C, d, NULL, &e), NF_ECONFLICT);
+	ck_assert_str_eq(e.code, "duplicate_key");
+	/* Unique within the tenant: another tenant may use the same key. */
+	ck_assert_int_eq(nf_store_insert(S, "tb", C, d, NULL, &e), NF_OK);
+	json_object_put(d);
+	/* An update that would duplicate the key fails and changes nothing. */
+	ck_assert_int_eq(upd("ta", "{\"k\":\"y\"}",
+	    "{\"$set\":{\"email\":\"x@example.com\"}}", 0, &m, &e), NF_ECONFLICT);
+	ck_assert_str_eq(e.code, "duplicate_key");
+	ck_assert_int_eq(cnt("ta", "{\"email\":\"y@example.com\"}"), 1);
+	/* A new unique index over existing duplicates is refused. */
+	ins("ta", "{\"k\":\"x\"}");
+	ck_assert_int_eq(nf_store_ensure_index(S, C, &bad, &e), NF_ECONFLICT);
+}
+END_TEST
+
+START_TEST(t_dotted)
+{
+	struct json_object	*o;
+	struct nf_error		 e;
+	int64_t			 m;
+
+	ins("ta", "{\"k\":\"a\",\"addr\":{\"city\":\"Oslo\",\"geo\":{\"zip\":\"0150\"}}}");
+	ins("ta", "{\"k\":\"b\",\"addr\":{\"city\":\"Rome\"}}");
+	ins("ta", "{\"k\":\"c\",\"addr\":\"Oslo\"}");
+	ck_assert_str_eq(KEYS("ta", "{\"addr.city\":\"Oslo\"}"), "a");
+	ck_assert_str_eq(KEYS("ta", "{\"addr.geo.zip\":\"0150\"}"), "a");
+	ck_assert_str_eq(KEYS("ta", "{\"addr.geo\":{\"zip\":\"0150\"}}"), "a");
+	ck_assert_str_eq(KEYS("ta", "{\"addr.geo.zip\":{\"$exists\":false}}"), "b,c");
+	ck_assert_int_eq(upd("ta", "{\"k\":\"b\"}", "{\"$set\":{\"x.y.z\":5}}", 0, &m, &e),
+	    NF_OK);
+	ck_assert_int_eq(m, 1);
+	ck_assert_str_eq(KEYS("ta", "{\"x.y.z\":5}"), "b");
+	o = one("ta", "{\"k\":\"b\"}");
+	ck_assert_ptr_nonnull(json_object_object_get(json_object_object_get(
+	    json_object_object_get(o, "x"), "y"), "z"));
+	json_object_put(o);
+	/* $set through a non-object is an error and changes nothing. */
+	ck_assert_int_eq(upd("ta", "{\"k\":\"c\"}", "{\"$set\":{\"addr.city\":\"X\"}}",
+	    0, &m, &e), NF_EINVAL);
+	ck_assert_str_eq(KEYS("ta", "{\"addr\":\"Oslo\"}"), "c");
+}
+END_TEST
+
+START_TEST(t_arrays)
+{
+	ins("ta", "{\"k\":\"a\",\"tags\":[\"red\",\"blue\"],\"s\":[1,9]}");
+	ins("ta", "{\"k\":\"b\",\"tags\":[\"green\"],\"s\":[2,3]}");
+	ins("ta", "{\"k\":\"c\",\"tags\":\"red\",\"s\":4}");
+	ins("ta", "{\"k\":\"d\"}");
+	ck_assert_str_eq(KEYS("ta", "{\"tags\":\"red\"}"), "a,c");
+	ck_assert_str_eq(KEYS("ta", "{\"tags\":{\"$eq\":\"blue\"}}"), "a");
+	ck_assert_str_eq(KEYS("ta", "{\"tags\":[\"red\",\"blue\"]}"), "a");
+	ck_assert_str_eq(KEYS("ta", "{\"tags\":[\"blue\",\"red\"]}"), "");
+	ck_assert_str_eq(KEYS("ta", "{\"tags\":{\"$in\":[\"green\",\"x\"]}}"), "b");
+	ck_assert_str_eq(KEYS("ta", "{\"tags\":{\"$ne\":\"red\"}}"), "b,d");
+	ck_assert_str_eq(KEYS("ta", "{\"tags\":{\"$nin\":[\"red\",\"green\"]}}"), "d");
+	ck_assert_str_eq(KEYS("ta", "{\"s\":{\"$gt\":5}}"), "a");
+	ck_assert_str_eq(KEYS("ta", "{\"s\":{\"$lte\":2}}"), "a,b");
+	ck_assert_str_eq(KEYS("ta", "{\"s\":3}"), "b");
+}
+END_TEST
+
+START_TEST(t_operators)
+{
+	ins("ta", "{\"k\":\"a\",\"v\":1}");
+	ins("ta", "{\"k\":\"b\",\"v\":5}");
+	ins("ta", "{\"k\":\"c\",\"v\":10}");
+	ins("ta", "{\"k\":\"d\",\"v\":\"7\"}");
+	ins("ta", "{\"k\":\"e\",\"v\":true}");
+	ins("ta", "{\"k\":\"f\",\"v\":null}");
+	ins("ta", "{\"k\":\"g\"}");
+	ins("ta", "{\"k\":\"h\",\"v\":2.5}");
+	ins("ta", "{\"k\":\"i\",\"v\":false}");
+	ins("ta", "{\"k\":\"j\",\"v\":\"abc\"}");
+	/* Type bracketing: numbers compare only with numbers. */
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$gt\":5}}"), "c");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$gte\":5}}"), "b,c");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$lt\":5}}"), "a,h");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$lte\":2.5}}"), "a,h");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$gt\":1,\"$lt\":10}}"), "b,h");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$gt\":\"\"}}"), "d,j");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$lt\":\"b\"}}"), "d,j");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$gt\":false}}"), "e");
+	/* Booleans are JSON booleans, not 0/1. */
+	ck_assert_str_eq(KEYS("ta", "{\"v\":true}"), "e");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":false}"), "i");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":1}"), "a");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$eq\":2.5}}"), "h");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":\"7\"}"), "d");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":7}"), "");
+	/* null matches null and missing. */
+	ck_assert_str_eq(KEYS("ta", "{\"v\":null}"), "f,g");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$ne\":null}}"), "a,b,c,d,e,h,i,j");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$gte\":null}}"), "f,g");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$gt\":null}}"), "");
+	/* $ne and $nin match missing fields. */
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$ne\":5}}"), "a,c,d,e,f,g,h,i,j");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$in\":[1,\"7\",null]}}"), "a,d,f,g");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$nin\":[1,\"7\",null,true,false]}}"),
+	    "b,c,h,j");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$in\":[]}}"), "");
+	ck_assert_int_eq(cnt("ta", "{\"v\":{\"$nin\":[]}}"), 10);
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$exists\":true}}"), "a,b,c,d,e,f,h,i,j");
+	ck_assert_str_eq(KEYS("ta", "{\"v\":{\"$exists\":false}}"), "g");
+	/* $and / $or. */
+	ck_assert_str_eq(KEYS("ta", "{\"$or\":[{\"v\":1},{\"v\":\"7\"},{\"k\":\"g\"}]}"),
+	    "a,d,g");
+	ck_assert_str_eq(KEYS("ta", "{\"$and\":[{\"v\":{\"$gt\":1}},{\"v\":{\"$lt\":6}}]}"),
+	    "b,h");
+	ck_assert_str_eq(KEYS("ta", "{\"k\":{\"$ne\":\"a\"},\"$or\":[{\"v\":1},{\"v\":5}]}"),
+	    "b");
+	ck_assert_str_eq(KEYS("ta", "{\"$or\":[{\"$and\":[{\"v\":{\"$gte\":5}},"
+	    "{\"v\":{\"$lte\":5}}]},{\"k\":\"j\"}]}"), "b,j");
+}
+END_TEST
+
+START_TEST(t_sort_limit)
+{
+	ins("ta", "{\"k\":\"a\",\"g\":2,\"n\":\"x\"}");
+	ins("ta", "{\"k\":\"b\",\"g\":1,\"n\":\"y\"}");
+	ins("ta", "{\"k\":\"c\",\"g\":2,\"n\":\"w\"}");
+	ins("ta", "{\"k\":\"d\",\"n\":\"z\"}");
+	ins("ta", "{\"k\":\"e\",\"g\":1,\"n\":\"a\"}");
+	ck_assert_str_eq(keys("ta", NULL, "{\"g\":1,\"n\":1}", 0, 0), "d,e,b,c,a");
+	ck_assert_str_eq(keys("ta", NULL, "{\"g\":-1,\"n\":1}", 0, 0), "c,a,e,b,d");
+	ck_assert_str_eq(keys("ta", NULL, "{\"g\":1,\"n\":-1}", 2, 1), "b,e");
+	ck_assert_str_eq(keys("ta", NULL, "{\"k\":-1}", 2, 0), "e,d");
+	ck_assert_str_eq(keys("ta", NULL, "{\"k\":1}", 0, 4), "e");
+	ck_assert_str_eq(keys("ta", NULL, "{\"k\":1}", 0, 9), "");
+	ck_assert_int_eq(cnt("ta", NULL), 5);
+	ck_assert_int_eq(cnt("ta", "{\"g\":1}"), 2);
+	ck_assert_int_eq(cnt("ta", "{\"g\":3}"), 0);
+}
+END_TEST
+
+/* ---- updates -------------------------------------------------------- */
+
+START_TEST(t_update_ops)
+{
+	struct json_object	*o, *v;
+	struct nf_error		 e;
+	int64_t			 m;
+
+	ins("ta", "{\"k\":\"a\",\"n\":1,\"f\":1.5,\"gone\":1,\"list\":[1],\"s\":\"x\"}");
+	ck_assert_int_eq(upd("ta", "{\"k\":\"a\"}", "{\"$set\":{\"s\":\"y\",\"new\":[1,2]},"
+	    "\"$unset\":{\"gone\":\"\",\"nothere\":\"\",\"nope.deep\":1},"
+	    "\"$inc\":{\"n\":2,\"f\":1,\"fresh\":-3},"
+	    "\"$push\":{\"list\":2,\"l2\":{\"$each\":[3,4]}}}", 0, &m, &e), NF_OK);
+	ck_assert_int_eq(m, 1);
+	o = one("ta", "{\"k\":\"a\"}");
+	ck_assert_str_eq(field_str(o, "s"), "y");
+	ck_assert_int_eq(field_int(o, "n"), 3);
+	ck_assert(json_object_is_type(json_object_object_get(o, "n"), json_type_int));
+	ck_assert(json_object_get_double(json_object_object_get(o, "f")) == 2.5);
+	ck_assert_int_eq(field_int(o, "fresh"), -3);
+	ck_assert(!json_object_object_get_ex(o, "gone", NULL));
+	ck_assert_str_eq(json_object_to_json_string_ext(json_object_object_get(o, "list"),
+	    JSON_C_TO_STRING_PLAIN), "[1,2]");
+	ck_assert_str_eq(json_object_to_json_string_ext(json_object_object_get(o, "l2"),
+	    JSON_C_TO_STRING_PLAIN), "[3,4]");
+	ck_assert_str_eq(json_object_to_json_string_ext(json_object_object_get(o, "new"),
+	    JSON_C_TO_STRING_PLAIN), "[1,2]");
+	json_object_put(o);
+	/* $push of an array value pushes it as one element. */
+	ck_assert_int_eq(upd("ta", "{\"k\":\"a\"}", "{\"$push\":{\"list\":[5]}}", 0, &m, &e),
+	    NF_OK);
+	o = one("ta", "{\"k\":\"a\"}");
+	v = json_object_object_get(o, "list");
+	ck_assert_int_eq(json_object_array_length(v), 3);
+	json_object_put(o);
+	/* Type errors leave the document as it was. */
+	ck_assert_int_eq(upd("ta", "{\"k\":\"a\"}", "{\"$inc\":{\"s\":1}}", 0, &m, &e),
+	    NF_EINVAL);
+	ck_assert_int_eq(upd("ta", "{\"k\":\"a\"}", "{\"$push\":{\"s\":1}}", 0, &m, &e),
+	    NF_EINVAL);
+	ck_assert_int_eq(cnt("ta", "{\"s\":\"y\"}"), 1);
+	/* No match: nothing happens. */
+	ck_assert_int_eq(upd("ta", "{\"k\":\"zz\"}", "{\"$set\":{\"s\":1}}", 0, &m, &e),
+	    NF_OK);
+	ck_assert_int_eq(m, 0);
+	ck_assert_int_eq(cnt("ta", NULL), 1);
+}
+END_TEST
+
+START_TEST(t_replace)
+{
+	struct json_object	*o;
+	struct nf_error		 e;
+	char			*id;
+	int64_t			 m;
+
+	ins("ta", "{\"k\":\"a\",\"keep\":false,\"x\":1}");
+	o = one("ta", "{\"k\":\"a\"}");
+	id = nf_xstrdup(field_str(o, "_id"));
+	json_object_put(o);
+	ck_assert_int_eq(upd("ta", "{\"k\":\"a\"}",
+	    "{\"k\":\"a2\",\"y\":2,\"_id\":\"other\",\"tenant\":\"tb\"}", 0, &m, &e), NF_OK);
+	ck_assert_int_eq(m, 1);
+	o = one("ta", "{\"k\":\"a2\"}");
+	ck_assert_str_eq(field_str(o, "_id"), id);
+	ck_assert_str_eq(field_str(o, "tenant"), "ta");
+	ck_assert(!json_object_object_get_ex(o, "x", NULL));
+	ck_assert_int_eq(field_int(o, "y"), 2);
+	json_object_put(o);
+	ck_assert_int_eq(cnt("tb", NULL), 0);
+	/* A replacement cannot apply to many documents. */
+	ck_assert_int_eq(upd("ta", "{}", "{\"z\":1}", NF_STORE_MULTI, &m, &e), NF_EINVAL);
+	free(id);
+}
+END_TEST
+
+START_TEST(t_upsert)
+{
+	struct json_object	*o;
+	struct nf_error		 e;
+	int64_t			 m;
+
+	ck_assert_int_eq(upd("ta", "{\"k\":\"u\",\"a.b\":1,\"n\":{\"$gt\":1},"
+	    "\"e\":{\"$eq\":\"q\"},\"$or\":[{\"z\":1},{\"z\":2}]}",
+	    "{\"$set\":{\"s\":\"new\"},\"$inc\":{\"c\":1}}", NF_STORE_UPSERT, &m, &e), NF_OK);
+	ck_assert_int_eq(m, 1);
+	o = one("ta", "{\"k\":\"u\"}");
+	ck_assert_str_eq(field_str(o, "s"), "new");
+	ck_assert_str_eq(field_str(o, "e"), "q");
+	ck_assert_str_eq(field_str(o, "tenant"), "ta");
+	ck_assert_int_eq(field_int(o, "c"), 1);
+	ck_assert_int_eq(field_int(json_object_object_get(o, "a"), "b"), 1);
+	ck_assert(!json_object_object_get_ex(o, "n", NULL));
+	ck_assert(!json_object_object_get_ex(o, "z", NULL));
+	ck_assert_int_eq(strlen(field_str(o, "_id")), 24);
+	json_object_put(o);
+	/* Second time it matches and updates. */
+	ck_assert_int_eq(upd("ta", "{\"k\":\"u\"}", "{\"$inc\":{\"c\":1}}",
+	    NF_STORE_UPSERT, &m, &e), NF_OK);
+	ck_assert_int_eq(m, 1);
+	ck_assert_int_eq(cnt("ta", "{\"c\":2}"), 1);
+	/* _id from the filter; replacement upsert. */
+	ck_assert_int_eq(upd("ta", "{\"_id\":\"fixed\"}", "{\"k\":\"r\",\"v\":1}",
+	    NF_STORE_UPSERT, &m, &e), NF_OK);
+	o = one("ta", "{\"k\":\"r\"}");
+	ck_assert_str_eq(field_str(o, "_id"), "fixed");
+	ck_assert_str_eq(field_str(o, "tenant"), "ta");
+	json_object_put(o);
+	ck_assert_int_eq(cnt("ta", NULL), 2);
+}
+END_TEST
+
+START_TEST(t_multi_delete)
+{
+	struct nf_error		 e;
+	struct json_object	*f;
+	int64_t			 m;
+
+	ins("ta", "{\"k\":\"a\",\"g\":1}");
+	ins("ta", "{\"k\":\"b\",\"g\":1}");
+	ins("ta", "{\"k\":\"c\",\"g\":1}");
+	ins("ta", "{\"k\":\"d\",\"g\":2}");
+	ck_assert_int_eq(upd("ta", "{\"g\":1}", "{\"$set\":{\"h\":1}}", 0, &m, &e), NF_OK);
+	ck_assert_int_eq(m, 1);
+	ck_assert_int_eq(cnt("ta", "{\"h\":1}"), 1);
+	ck_assert_int_eq(upd("ta", "{\"g\":1}", "{\"$set\":{\"h\":2}}", NF_STORE_MULTI,
+	    &m, &e), NF_OK);
+	ck_assert_int_eq(m, 3);
+	ck_assert_int_eq(cnt("ta", "{\"h\":2}"), 3);
+
+	f = J("{\"g\":1}");
+	ck_assert_int_eq(nf_store_delete(S, "ta", C, f, 0, &m, &e), NF_OK);
+	ck_assert_int_eq(m, 1);
+	ck_assert_int_eq(cnt("ta", NULL), 3);
+	ck_assert_int_eq(nf_store_delete(S, "ta", C, f, NF_STORE_MULTI, &m, &e), NF_OK);
+	ck_assert_int_eq(m, 2);
+	ck_assert_int_eq(nf_store_delete(S, "ta", C, f, NF_STORE_MULTI, &m, &e), NF_OK);
+	ck_assert_int_eq(m, 0);
+	ck_assert_str_eq(KEYS("ta", NULL), "d");
+	json_object_put(f);
+}
+END_TEST
+
+START_TEST(t_find_and_modify)
+{
+	struct json_object	*o = NULL;
+	struct nf_error		 e;
+
+	ins("ta", "{\"k\":\"a\",\"st\":\"new\",\"p\":2}");
+	ins("ta", "{\"k\":\"b\",\"st\":\"new\",\"p\":1}");
+	ins("ta", "{\"k\":\"c\",\"st\":\"new\",\"p\":3}");
+	/* Before, in sort order. */
+	ck_assert_int_eq(fam("ta", "{\"st\":\"new\"}", "{\"p\":1}",
+	    "{\"$set\":{\"st\":\"taken\"}}", 0, &o, &e), NF_OK);
+	ck_assert_str_eq(field_str(o, "k"), "b");
+	ck_assert_str_eq(field_str(o, "st"), "new");
+	json_object_put(o);
+	/* After. */
+	ck_assert_int_eq(fam("ta", "{\"st\":\"new\"}", "{\"p\":-1}",
+	    "{\"$set\":{\"st\":\"taken\"},\"$inc\":{\"n\":1}}", NF_STORE_NEW, &o, &e), NF_OK);
+	ck_assert_str_eq(field_str(o, "k"), "c");
+	ck_assert_str_eq(field_str(o, "st"), "taken");
+	ck_assert_int_eq(field_int(o, "n"), 1);
+	json_object_put(o);
+	/* Remove. */
+	ck_assert_int_eq(fam("ta", "{\"st\":\"new\"}", NULL, NULL, NF_STORE_REMOVE, &o, &e),
+	    NF_OK);
+	ck_assert_str_eq(field_str(o, "k"), "a");
+	json_object_put(o);
+	ck_assert_int_eq(cnt("ta", NULL), 2);
+	/* Nothing left. */
+	o = (struct json_object *)1;
+	ck_assert_int_eq(fam("ta", "{\"st\":\"new\"}", NULL,
+	    "{\"$set\":{\"st\":\"taken\"}}", 0, &o, &e), NF_ENOTFOUND);
+	ck_assert_ptr_null(o);
+	ck_assert_int_eq(fam("ta", "{\"st\":\"new\"}", NULL, NULL, NF_STORE_REMOVE, &o, &e),
+	    NF_ENOTFOUND);
+	/* Upsert returning the new document. */
+	ck_assert_int_eq(fam("ta", "{\"k\":\"d\"}", NULL, "{\"$set\":{\"st\":\"made\"}}",
+	    NF_STORE_UPSERT | NF_STORE_NEW, &o, &e), NF_OK);
+	ck_assert_str_eq(field_str(o, "k"), "d");
+	ck_assert_str_eq(field_str(o, "st"), "made");
+	ck_assert_str_eq(field_str(o, "tenant"), "ta");
+	json_object_put(o);
+	/* Upsert without NF_STORE_NEW: no "before" document. */
+	ck_assert_int_eq(fam("ta", "{\"k\":\"e\"}", NULL, "{\"$set\":{\"st\":\"made\"}}",
+	    NF_STORE_UPSERT, &o, &e), NF_OK);
+	ck_assert_ptr_null(o);
+	ck_assert_int_eq(cnt("ta", "{\"st\":\"made\"}"), 2);
+	/* Bad combinations. */
+	ck_assert_int_eq(fam("ta", "{}", NULL, "{\"$set\":{\"a\":1}}", NF_STORE_REMOVE, &o,
+	    &e), NF_EINVAL);
+	ck_assert_int_eq(fam("ta", "{}", NULL, NULL, 0, &o, &e), NF_EINVAL);
+	ck_assert_int_eq(fam("ta", "{}", "{\"p\":0}", "{\"$set\":{\"a\":1}}", 0, &o, &e),
+	    NF_EINVAL);
+}
+END_TEST
+
+/* ---- pagination ----------------------------------------------------- */
+
+static int
+page_all(const char *tenant, const char *filter, int dir, int64_t limit, char *out,
+    size_t outsz)
+{
+	struct json_object	*f = J(filter), *page, *k;
+	struct nf_error		 e;
+	char			*cur = NULL, *next = NULL;
+	int			 pages = 0;
+	size_t			 i;
+
+	out[0] = '\0';
+	do {
+		ck_assert_int_eq(nf_store_page(S, tenant, C, f, "n", dir, limit, cur, &page,
+		    &next, &e), NF_OK);
+		ck_assert_int_le(json_object_array_length(page), limit);
+		for (i = 0; i < json_object_array_length(page); i++) {
+			json_object_object_get_ex(json_object_array_get_idx(page, i), "k", &k);
+			if (out[0] != '\0')
+				strncat(out, ",", outsz - strlen(out) - 1);
+			strncat(out, json_object_get_string(k), outsz - strlen(out) - 1);
+		}
+		json_object_put(page);
+		free(cur);
+		cur = next;
+		pages++;
+		ck_assert_int_lt(pages, 100);
+	} while (cur != NULL);
+	json_object_put(f);
+	return pages;
+}
+
+START_TEST(t_page)
+{
+	static const char	*bad[] = {
+		"", "!!!!", "abc", "a+b/", "AAAA====", "bm90IGpzb24",       /* not json */
+		"eyJhIjoxfQ", /* {"a":1} */ "WzEsMiwzXQ", /* [1,2,3] */
+		"WzEsMl0", /* [1,2] */ "W3siYSI6MX0sIngiXQ", /* [{"a":1},"x"] */
+		"WzEsIiJd", /* [1,""] */ "WzEsIngiXSA", /* [1,"x"] + space */
+	};
+	struct json_object	*page = NULL, *d;
+	struct nf_error		 e;
+	char			 got[512], want[512], *next = NULL, *cur;
+	int			 i, n[] = { 5, 3, 3, 9, 1, 7, 3, 0, 8, 2, 6, 4 };
+	size_t			 j;
+
+	want[0] = '\0';
+	for (i = 0; i < 24; i++) {
+		d = json_object_new_object();
+		json_object_object_add(d, "k", json_object_new_string_len(
+		    (char[]){ (char)('A' + i) }, 1));
+		/* Duplicates in n exercise the _id tie-breaker; two miss n. */
+		if (i < 22)
+			json_object_object_add(d, "n", json_object_new_int(n[i % 12] + (i / 12) * 10));
+		json_object_object_add(d, "_id", json_object_new_string_len(
+		    (char[]){ 'i', (char)('a' + i) }, 2));
+		ck_assert_int_eq(nf_store_insert(S, i % 5 == 4 ? "tb" : "ta", C, d, NULL, &e),
+		    NF_OK);
+		json_object_put(d);
+	}
+	/* Expected order from a plain sorted find. */
+	snprintf(want, sizeof(want), "%s", keys("ta", NULL, "{\"n\":1,\"_id\":1}", 0, 0));
+	ck_assert_int_ge(page_all("ta", NULL, 1, 4, got, sizeof(got)), 4);
+	ck_assert_str_eq(got, want);
+	snprintf(want, sizeof(want), "%s", keys("ta", NULL, "{\"n\":-1,\"_id\":-1}", 0, 0));
+	ck_assert_int_ge(page_all("ta", NULL, -1, 3, got, sizeof(got)), 5);
+	ck_assert_str_eq(got, want);
+	snprintf(want, sizeof(want), "%s", keys("ta", "{\"n\":{\"$gte\":5}}",
+	    "{\"n\":1,\"_id\":1}", 0, 0));
+	page_all("ta", "{\"n\":{\"$gte\":5}}", 1, 2, got, sizeof(got));
+	ck_assert_str_eq(got, want);
+	ck_assert_int_eq(page_all("ta", NULL, 1, 1000, got, sizeof(got)), 1);
+	/* Tenant B pages only its own documents. */
+	snprintf(want, sizeof(want), "%s", keys("tb", NULL, "{\"n\":1,\"_id\":1}", 0, 0));
+	page_all("tb", NULL, 1, 2, got, sizeof(got));
+	ck_assert_str_eq(got, want);
+	ck_assert_int_eq(strlen(got), 7);  /* 4 documents */
+
+	/* Limits. */
+	ck_assert_int_eq(nf_store_page(S, "ta", C, NULL, "n", 1, 0, NULL, &page, &next, &e),
+	    NF_EINVAL);
+	ck_assert_int_eq(nf_store_page(S, "ta", C, NULL, "n", 1, 1001, NULL, &page, &next,
+	    &e), NF_EINVAL);
+	ck_assert_int_eq(nf_store_page(S, "ta", C, NULL, "n", 2, 10, NULL, &page, &next, &e),
+	    NF_EINVAL);
+	/* Tampered cursors. */
+	for (j = 0; j < NF_ARRAY_LEN(bad); j++) {
+		ck_assert_msg(nf_store_page(S, "ta", C, NULL, "n", 1, 10, bad[j], &page, &next,
+		    &e) == NF_EINVAL, "cursor %s accepted", bad[j]);
+		ck_assert_str_eq(e.code, "invalid_cursor");
+		ck_assert_ptr_null(page);
+		ck_assert_ptr_null(next);
+	}
+	/* A real cursor with one byte flipped is refused or still well formed. */
+	ck_assert_int_eq(nf_store_page(S, "ta", C, NULL, "n", 1, 2, NULL, &page, &next, &e),
+	    NF_OK);
+	json_object_put(page);
+	ck_assert_ptr_nonnull(next);
+	next[strlen(next) / 2] = '*';
+	cur = next;
+	ck_assert_int_eq(nf_store_page(S, "ta", C, NULL, "n", 1, 2, cur, &page, &next, &e),
+	    NF_EINVAL);
+	ck_assert_str_eq(e.code, "invalid_cursor");
+	free(cur);
+}
+END_TEST
+
+/* ---- tenancy and injection ------------------------------------------ */
+
+START_TEST(t_tenants)
+{
+	struct json_object	*o = NULL, *f;
+	struct nf_error		 e;
+	int64_t			 m;
+
+	ins("ta", "{\"_id\":\"a1\",\"k\":\"a\",\"secret\":\"A\",\"n\":1}");
+	ins("tb", "{\"_id\":\"b1\",\"k\":\"b\",\"n\":1,\"tenant\":\"ta\"}");
+	/* An inserted "tenant" is overwritten by the caller's tenant. */
+	ck_assert_str_eq(KEYS("ta", NULL), "a");
+	ck_assert_str_eq(KEYS("tb", NULL), "b");
+	/* B cannot see A, by _id, by tenant key, through $or. */
+	ck_assert_str_eq(KEYS("tb", "{\"_id\":\"a1\"}"), "");
+	ck_assert_str_eq(KEYS("tb", "{\"tenant\":\"ta\"}"), "b");
+	ck_assert_str_eq(KEYS("tb", "{\"$or\":[{\"tenant\":\"ta\"},{\"_id\":\"a1\"}]}"), "");
+	ck_assert_str_eq(KEYS("tb", "{\"tenant\":{\"$ne\":\"tb\"}}"), "b");
+	ck_assert_int_eq(cnt("tb", "{\"_id\":\"a1\"}"), 0);
+	ck_assert_int_eq(cnt("tb", "{\"tenant\":\"ta\"}"), 1);
+	f = J("{\"_id\":\"a1\"}");
+	ck_assert_int_eq(nf_store_find_one(S, "tb", C, f, NULL, &o, &e), NF_ENOTFOUND);
+	/* B cannot update, claim or delete A's document. */
+	ck_assert_int_eq(upd("tb", "{\"_id\":\"a1\"}", "{\"$set\":{\"secret\":\"B\"}}",
+	    NF_STORE_MULTI, &m, &e), NF_OK);
+	ck_assert_int_eq(m, 0);
+	ck_assert_int_eq(upd("tb", "{\"tenant\":\"ta\",\"k\":\"a\"}",
+	    "{\"$set\":{\"secret\":\"B\"}}", 0, &m, &e), NF_OK);
+	ck_assert_int_eq(m, 0);
+	ck_assert_int_eq(upd("tb", "{\"_id\":\"a1\"}", "{\"k\":\"stolen\"}", 0, &m, &e),
+	    NF_OK);
+	ck_assert_int_eq(m, 0);
+	ck_assert_int_eq(fam("tb", "{\"_id\":\"a1\"}", NULL, "{\"$set\":{\"secret\":\"B\"}}",
+	    NF_STORE_NEW, &o, &e), NF_ENOTFOUND);
+	ck_assert_int_eq(fam("tb", "{\"k\":\"a\"}", NULL, NULL, NF_STORE_REMOVE, &o, &e),
+	    NF_ENOTFOUND);
+	ck_assert_int_eq(nf_store_delete(S, "tb", C, f, NF_STORE_MULTI, &m, &e), NF_OK);
+	ck_assert_int_eq(m, 0);
+	/* An upsert by B on A's _id cannot overwrite A's document. */
+	ck_assert_int_ne(upd("tb", "{\"_id\":\"a1\"}", "{\"$set\":{\"secret\":\"B\"}}",
+	    NF_STORE_UPSERT, &m, &e), NF_OK);
+	/* Nor can B move documents between tenants or rename _id. */
+	ck_assert_int_eq(upd("tb", "{}", "{\"$set\":{\"tenant\":\"ta\"}}", 0, &m, &e),
+	    NF_EINVAL);
+	ck_assert_int_eq(upd("tb", "{}", "{\"$unset\":{\"tenant\":1}}", 0, &m, &e), NF_EINVAL);
+	ck_assert_int_eq(upd("tb", "{}", "{\"$set\":{\"_id\":\"x\"}}", 0, &m, &e), NF_EINVAL);
+	ck_assert_int_eq(upd("tb", "{}", "{\"$inc\":{\"tenant.x\":1}}", 0, &m, &e), NF_EINVAL);
+	ck_assert_int_eq(upd("tb", "{}", "{\"$push\":{\"_id\":1}}", 0, &m, &e), NF_EINVAL);
+	ck_assert_int_eq(fam("tb", "{}", NULL, "{\"$set\":{\"tenant\":\"ta\"}}", 0, &o, &e),
+	    NF_EINVAL);
+	ck_assert_int_eq(upd("tb", "{}", "{\"k\":\"b2\",\"tenant\":\"ta\"}", 0, &m, &e),
+	    NF_OK);
+	ck_assert_str_eq(KEYS("tb", NULL), "b2");
+	ck_assert_str_eq(KEYS("ta", NULL), "a");
+	o = one("ta", "{\"_id\":\"a1\"}");
+	ck_assert_str_eq(field_str(o, "secret"), "A");
+	ck_assert_str_eq(field_str(o, "k"), "a");
+	json_object_put(o);
+	json_object_put(f);
+	/* Invalid tenants are refused outright. */
+	f = J("{}");
+	ck_assert_int_eq(nf_store_find(S, "", C, f, NULL, &o, &e), NF_EINVAL);
+	ck_assert_int_eq(nf_store_find(S, NULL, C, f, NULL, &o, &e), NF_EINVAL);
+	ck_assert_int_eq(nf_store_find(S, "t a", C, f, NULL, &o, &e), NF_EINVAL);
+	json_object_put(f);
+}
+END_TEST
+
+START_TEST(t_injection)
+{
+	struct json_object	*f, *out = NULL;
+	struct nf_error		 e;
+
+	ins("ta", "{\"k\":\"a\",\"name\":\"alice\",\"pw\":\"x\"}");
+	ins("ta", "{\"k\":\"b\",\"name\":\"{\\\"$ne\\\":\\\"\\\"}\"}");
+	/* Client strings are data. */
+	ck_assert_str_eq(KEYS("ta", "{\"name\":\"{\\\"$ne\\\":\\\"\\\"}\"}"), "b");
+	ck_assert_str_eq(KEYS("ta", "{\"name\":\"' OR 1=1--\"}"), "");
+	ck_assert_str_eq(KEYS("ta", "{\"name\":\"alice' OR '1'='1\"}"), "");
+	ck_assert_str_eq(KEYS("ta", "{\"name\":\"\\\") OR 1 --\"}"), "");
+	/* An object under $eq / $in is compared as a value, not run. */
+	ck_assert_str_eq(KEYS("ta", "{\"name\":{\"$eq\":{\"$ne\":\"\"}}}"), "");
+	ck_assert_str_eq(KEYS("ta", "{\"name\":{\"$in\":[{\"$gt\":\"\"}]}}"), "");
+	ck_assert_str_eq(KEYS("ta", "{\"pw\":{\"$eq\":{\"$exists\":true}}}"), "");
+	/* A client object put where an operator would go is refused. */
+	f = J("{\"name\":{\"$where\":\"1\"}}");
+	ck_assert_int_eq(nf_store_find(S, "ta", C, f, NULL, &out, &e), NF_EINVAL);
+	ck_assert_ptr_null(out);
+	json_object_put(f);
+	/* Odd field paths are refused, not pasted. */
+	f = J("{\"na'me\":\"x\"}");
+	ck_assert_int_eq(nf_store_find(S, "ta", C, f, NULL, &out, &e), NF_EINVAL);
+	json_object_put(f);
+	f = J("{\"a\\\"b\":\"x\"}");
+	ck_assert_int_eq(nf_store_find(S, "ta", C, f, NULL, &out, &e), NF_EINVAL);
+	json_object_put(f);
+	ck_assert_int_eq(cnt("ta", NULL), 2);
+}
+END_TEST
+
+START_TEST(t_invalid)
+{
+	static const char *filters[] = {
+		"{\"$where\":\"1\"}", "{\"a\":{\"$regex\":\"x\"}}", "{\"a\":{\"$in\":1}}",
+		"{\"a\":{\"$nin\":\"x\"}}", "{\"$and\":[]}", "{\"$or\":{}}", "{\"$or\":[1]}",
+		"{\"a\":{\"$gt\":[1]}}", "{\"a\":{\"$gt\":{\"b\":1}}}", "{\"$nor\":[{}]}",
+		"{\"a..b\":1}", "{\".a\":1}", "{\"a.\":1}", "{\"a.$b\":1}", "{\"\":1}",
+		"{\"a\":{\"$exists\":\"yes\"}}", "{\"a\":{\"$eq\":1,\"b\":2}}", "[]", "5",
+		"{\"a\":{\"b\":{\"$gt\":1}}}",
+	};
+	static const char *updates[] = {
+		"{}", "{\"$set\":{}}", "{\"$set\":1}", "{\"$rename\":{\"a\":\"b\"}}",
+		"{\"$set\":{\"a\":1},\"b\":2}", "{\"$inc\":{\"a\":\"1\"}}",
+		"{\"$inc\":{\"a\":null}}", "{\"$push\":{\"a\":{\"$each\":1}}}",
+		"{\"$push\":{\"a\":{\"$each\":[1],\"$slice\":1}}}", "{\"$set\":{\"$a\":1}}",
+		"{\"$set\":{\"a\":{\"$b\":1}}}", "{\"a\":{\"b.c\":1}}", "{\"$set\":{\"a..b\":1}}",
+		"[1]",
+	};
+	struct json_object	*f, *u, *out = NULL, *d;
+	struct nf_find_opts	 o = { NULL, -1, 0 };
+	struct nf_error		 e;
+	struct nf_store		*s2 = NULL;
+	int64_t			 m;
+	size_t			 i;
+
+	ins("ta", "{\"k\":\"a\",\"a\":1}");
+	for (i = 0; i < NF_ARRAY_LEN(filters); i++) {
+		f = J(filters[i]);
+		ck_assert_msg(nf_store_find(S, "ta", C, f, NULL, &out, &e) == NF_EINVAL,
+		    "filter %s accepted", filters[i]);
+		ck_assert_msg(strstr(e.message, "SELECT") == NULL, "SQL in message");
+		json_object_put(f);
+	}
+	for (i = 0; i < NF_ARRAY_LEN(updates); i++) {
+		u = J(updates[i]);
+		ck_assert_msg(nf_store_update(S, "ta", C, NULL, u, 0, &m, &e) == NF_EINVAL,
+		    "update %s accepted", updates[i]);
+		json_object_put(u);
+	}
+	ck_assert_int_eq(cnt("ta", "{\"a\":1}"), 1);
+	/* Documents, collections, options, URIs. */
+	d = J("{\"$bad\":1}");
+	ck_assert_int_eq(nf_store_insert(S, "ta", C, d, NULL, &e), NF_EINVAL);
+	json_object_put(d);
+	d = J("{\"a\":{\"b.c\":1}}");
+	ck_assert_int_eq(nf_store_insert(S, "ta", C, d, NULL, &e), NF_EINVAL);
+	json_object_put(d);
+	d = J("[1]");
+	ck_assert_int_eq(nf_store_insert(S, "ta", C, d, NULL, &e), NF_EINVAL);
+	ck_assert_int_eq(nf_store_insert(S, "ta", "Bad", d, NULL, &e), NF_EINVAL);
+	ck_assert_int_eq(nf_store_insert(S, "ta", "a\"b", d, NULL, &e), NF_EINVAL);
+	ck_assert_int_eq(nf_store_insert(S, "ta", "1abc", d, NULL, &e), NF_EINVAL);
+	json_object_put(d);
+	f = J("{}");
+	ck_assert_int_eq(nf_store_find(S, "ta", "x; DROP TABLE y", f, NULL, &out, &e),
+	    NF_EINVAL);
+	ck_assert_int_eq(nf_store_find(S, "ta", C, f, &o, &out, &e), NF_EINVAL);
+	o.limit = 0;
+	o.sort = J("{\"a\":2}");
+	ck_assert_int_eq(nf_store_find(S, "ta", C, f, &o, &out, &e), NF_EINVAL);
+	json_object_put(o.sort);
+	o.sort = J("{\"a\":\"asc\"}");
+	ck_assert_int_eq(nf_store_find(S, "ta", C, f, &o, &out, &e), NF_EINVAL);
+	json_object_put(o.sort);
+	json_object_put(f);
+	ck_assert_int_eq(nf_store_open("postgres://x", &s2, &e), NF_EINVAL);
+	ck_assert_int_eq(nf_store_open("sqlite://relative.db", &s2, &e), NF_EINVAL);
+	ck_assert_int_eq(nf_store_open(NULL, &s2, &e), NF_EINVAL);
+	ck_assert_ptr_null(s2);
+}
+END_TEST
+
+/* ---- concurrency across processes ----------------------------------- */
+
+#define NPROC	4
+#define NINC	200
+#define NJOBS	60
+
+/* Child: its own connection; $inc the counter, then claim jobs. */
+static int
+worker(int slot)
+{
+	struct nf_store		*s = NULL;
+	struct json_object	*f, *u, *out;
+	struct nf_error		 e;
+	char			 buf[64];
+	int			 i, claimed = 0;
+	enum nf_err		 rc;
+
+	if (nf_store_open(uri, &s, &e) != NF_OK)
+		return 100;
+	f = J("{\"_id\":\"counter\"}");
+	u = J("{\"$inc\":{\"n\":1}}");
+	for (i = 0; i < NINC; i++)
+		if (nf_store_update(s, "ta", C, f, u, 0, NULL, &e) != NF_OK)
+			return 101;
+	json_object_put(f);
+	json_object_put(u);
+	f = J("{\"state\":\"new\"}");
+	snprintf(buf, sizeof(buf), "{\"$set\":{\"state\":\"taken\",\"by\":%d},"
+	    "\"$inc\":{\"claims\":1}}", slot);
+	u = J(buf);
+	for (;;) {
+		out = NULL;
+		rc = nf_store_find_and_modify(s, "ta", C, f, NULL, u, NF_STORE_NEW, &out, &e);
+		if (rc == NF_ENOTFOUND)
+			break;
+		if (rc != NF_OK || field_int(out, "by") != slot)
+			return 102;
+		json_object_put(out);
+		claimed++;
+	}
+	json_object_put(f);
+	json_object_put(u);
+	nf_store_free(s);
+	(void)claimed;    /* one process may legitimately claim them all */
+	return 0;
+}
+
+START_TEST(t_concurrency)
+{
+	struct json_object	*out = NULL, *f;
+	struct nf_error		 e;
+	pid_t			 pids[NPROC];
+	int			 i, st;
+	char			 buf[64];
+	int64_t			 per[NPROC], total = 0;
+
+	ins("ta", "{\"_id\":\"counter\",\"n\":0}");
+	for (i = 0; i < NJOBS; i++) {
+		snprintf(buf, sizeof(buf), "{\"_id\":\"job%02d\",\"state\":\"new\"}", i);
+		ins("ta", buf);
+	}
+	/* The parent's connection must not cross fork(): close it first. */
+	nf_store_free(S);
+	S = NULL;
+	for (i = 0; i < NPROC; i++) {
+		ck_assert_int_ge(pids[i] = fork(), 0);
+		if (pids[i] == 0)
+			_exit(worker(i));
+	}
+	for (i = 0; i < NPROC; i++) {
+		ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "worker %d failed with %d", i, WEXITSTATUS(st));
+	}
+	ck_assert_int_eq(nf_store_open(uri, &S, &e), NF_OK);
+	out = one("ta", "{\"_id\":\"counter\"}");
+	ck_assert_int_eq(field_int(out, "n"), NPROC * NINC);
+	json_object_put(out);
+	ck_assert_int_eq(cnt("ta", "{\"state\":\"taken\",\"claims\":1}"), NJOBS);
+	ck_assert_int_eq(cnt("ta", "{\"claims\":{\"$gt\":1}}"), 0);
+	for (i = 0; i < NPROC; i++) {
+		snprintf(buf, sizeof(buf), "{\"by\":%d}", i);
+		per[i] = cnt("ta", buf);
+		total += per[i];
+	}
+	ck_assert_int_eq(total, NJOBS);
+	f = J("{\"state\":\"new\"}");
+	ck_assert_int_eq(nf_store_count(S, "ta", C, f, &total, &e), NF_OK);
+	ck_assert_int_eq(total, 0);
+	json_object_put(f);
+}
+END_TEST
+
+/* ---- SQLite-only failure behaviour ---------------------------------- */
+
+static char	*sqlite_path;   /* file behind uri when it is SQLite */
+
+/* A writer that holds the lock past the timeout gives 503, no SQL text. */
+START_TEST(t_sqlite_busy)
+{
+	sqlite3		*db = NULL;
+	struct nf_error	 e;
+	int64_t		 m = -1, t0;
+	enum nf_err	 rc;
+
+	ins("ta", "{\"k\":\"a\",\"n\":1}");
+	ck_assert_int_eq(sqlite3_open(sqlite_path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	t0 = nf_mono_ms();
+	rc = upd("ta", "{\"k\":\"a\"}", "{\"$inc\":{\"n\":1}}", 0, &m, &e);
+	ck_assert_int_eq(rc, NF_EUNAVAIL);
+	ck_assert_int_ge(nf_mono_ms() - t0, 4000);
+	ck_assert_str_eq(e.code, "store_unavailable");
+	ck_assert_ptr_null(strstr(e.message, "lock"));
+	ck_assert_ptr_null(strstr(e.message, "SQL"));
+	ck_assert_int_eq(m, 0);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	/* Reads were never blocked, and the store works again. */
+	ck_assert_int_eq(upd("ta", "{\"k\":\"a\"}", "{\"$inc\":{\"n\":1}}", 0, &m, &e),
+	    NF_OK);
+	ck_assert_int_eq(cnt("ta", "{\"n\":2}"), 1);
+}
+END_TEST
+
+/* ---- runner --------------------------------------------------------- */
+
+static Suite *
+store_suite(const char *name, int sqlite)
+{
+	Suite	*s = suite_create(name);
+	TCase	*tc = tcase_create("conformance");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, t_insert_find);
+	tcase_add_test(tc, t_duplicates);
+	tcase_add_test(tc, t_dotted);
+	tcase_add_test(tc, t_arrays);
+	tcase_add_test(tc, t_operators);
+	tcase_add_test(tc, t_sort_limit);
+	tcase_add_test(tc, t_update_ops);
+	tcase_add_test(tc, t_replace);
+	tcase_add_test(tc, t_upsert);
+	tcase_add_test(tc, t_multi_delete);
+	tcase_add_test(tc, t_find_and_modify);
+	tcase_add_test(tc, t_page);
+	tcase_add_test(tc, t_tenants);
+	tcase_add_test(tc, t_injection);
+	tcase_add_test(tc, t_invalid);
+	tcase_add_test(tc, t_concurrency);
+	if (sqlite)
+		tcase_add_test(tc, t_sqlite_busy);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+static int
+run_suite(const char *name, int sqlite)
+{
+	SRunner	*sr = srunner_create(store_suite(name, sqlite));
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed;
+}
+
+/* mongodb://host/db?opts -> same URI with db_<random>; *db gets the name. */
+static char *
+mongo_test_uri(const char *base, char **db)
+{
+	const char	*hosts, *slash, *q;
+	char		 hex[9], *name, *out;
+	size_t		 dblen;
+
+	nf_random_hex(hex, 4);
+	hosts = strstr(base, "://");
+	hosts = hosts != NULL ? hosts + 3 : base;
+	slash = strchr(hosts, '/');
+	q = strchr(hosts, '?');
+	if (slash == NULL || (q != NULL && slash > q)) {
+		*db = nf_xasprintf("nonflex_test_%s", hex);
+		dblen = (size_t)((q != NULL ? q : base + strlen(base)) - base);
+		out = nf_xasprintf("%.*s/%s%s", (int)dblen, base, *db, q != NULL ? q : "");
+		return out;
+	}
+	dblen = (size_t)((q != NULL ? q : slash + strlen(slash)) - slash - 1);
+	name = nf_xasprintf("%.*s", (int)dblen, slash + 1);
+	*db = nf_xasprintf("%s_%s", name[0] != '\0' ? name : "nonflex_test", hex);
+	out = nf_xasprintf("%.*s/%s%s", (int)(slash - base), base, *db, q != NULL ? q : "");
+	free(name);
+	return out;
+}
+
+static void
+mongo_drop(const char *u, const char *db)
+{
+	mongoc_client_t		*c;
+	mongoc_database_t	*d;
+	bson_error_t		 err;
+
+	mongoc_init();
+	if ((c = mongoc_client_new(u)) != NULL) {
+		d = mongoc_client_get_database(c, db);
+		if (!mongoc_database_drop(d, &err))
+			fprintf(stderr, "t_store: dropping %s: %s\n", db, err.message);
+		mongoc_database_destroy(d);
+		mongoc_client_destroy(c);
+	}
+	mongoc_cleanup();
+}
+
+int
+main(void)
+{
+	const char	*mongo = getenv("TEST_MONGO_URI");
+	char		*dir, *db = NULL, *muri;
+	int		 failed;
+
+	dir = tu_tmpdir("store");
+	sqlite_path = nf_xasprintf("%s/store.db", dir);
+	uri = nf_xasprintf("sqlite://%s", sqlite_path);
+	failed = run_suite("store-sqlite", 1);
+	tu_rmtree(dir);
+	free(dir);
+	if (mongo == NULL || mongo[0] == '\0') {
+		printf("store-mongodb: SKIPPED (TEST_MONGO_URI is not set)\n");
+	} else {
+		muri = mongo_test_uri(mongo, &db);
+		uri = muri;
+		failed += run_suite("store-mongodb", 0);
+		mongo_drop(muri, db);
+		free(muri);
+		free(db);
+	}
+	return failed == 0 ? 0 : 1;
+}
