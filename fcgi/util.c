@@ -224,9 +224,12 @@ nf_id_new(char out[25])
 {
 	/* 4 bytes of seconds then 8 random bytes: ids sort by creation time
 	 * (to the second) and are valid MongoDB ObjectIds. */
-	uint32_t	 t = (uint32_t)(nf_now_ms() / 1000);
+	static const char	 hex[] = "0123456789abcdef";
+	uint32_t		 t = (uint32_t)(nf_now_ms() / 1000);
+	int			 i;
 
-	snprintf(out, 9, "%08x", (unsigned)t);
+	for (i = 7; i >= 0; i--, t >>= 4)
+		out[i] = hex[t & 0xf];
 	nf_random_hex(out + 8, 8);
 }
 
