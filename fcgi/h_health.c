@@ -1,2 +1,106 @@
-/* h_health.c - placeholder until written. */
+/*
+ * h_health.c - GET /api/health: store, Redis and event publisher status.
+ *
+ * DESIGN: every check reuses the process's connections and is bounded by
+ * their own timeouts (Redis NONFLEX_REDIS_TIMEOUT_MS, nchan 2 s, the store
+ * backend's), so a dead dependency makes the answer "degraded", not slow
+ * forever.  No tenant is needed: load balancers call it bare.
+ *
+ * SPDX-License-Identifier: MIT
+ */
 #include "config.h"
+
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "app.h"
+#include "events.h"
+#include "handlers.h"
+#include "json.h"
+#include "kv.h"
+#include "log.h"
+#include "nonflex.h"
+#include "req.h"
+#include "store.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+/* "sqlite" or "mongodb" from the configured URI, for a store not open. */
+static const char *
+backend_of(const char *uri)
+{
+	return strncmp(uri, "mongodb", 7) == 0 ? "mongodb" : "sqlite";
+}
+
+static int
+check_store(struct nf_app *app, struct json_object *out)
+{
+	struct nf_store	*st = NULL;
+	struct nf_error	 e;
+	int		 up;
+
+	nf_error_clear(&e);
+	up = nf_app_store(app, &st, &e) == NF_OK && nf_store_ping(st, &e) == NF_OK;
+	if (!up)
+		nf_warn("health: store down: %s", e.code);
+	nf_json_add_str(out, "status", up ? "up" : "down");
+	nf_json_add_str(out, "backend", st != NULL ? nf_store_backend(st) :
+	    backend_of(app->cfg.store_uri));
+	return up;
+}
+
+static int
+check_redis(struct nf_app *app, struct json_object *out)
+{
+	struct nf_kv	*kv = nf_app_kv(app);
+	struct nf_error	 e;
+	int		 up;
+
+	nf_error_clear(&e);
+	up = kv != NULL && nf_kv_ping(kv, &e) == NF_OK;
+	nf_json_add_str(out, "status", up ? "up" : "down");
+	return up;
+}
+
+static int
+check_events(struct json_object *out)
+{
+	struct nf_error	 e;
+	int		 up;
+
+	nf_error_clear(&e);
+	up = nf_events_ping(&e) == NF_OK;
+	nf_json_add_str(out, "status", up ? "up" : "down");
+	return up;
+}
+
+/*
+ * GET /api/health, no role, no tenant.
+ * 200 {status:"ok", version, store{status,backend}, redis{status},
+ * events{status}} (each component "up" or "down") when everything is up;
+ * 503 with status "degraded" otherwise.
+ */
+enum nf_err
+h_health_get(struct nf_req *r, struct nf_error *e)
+{
+	struct json_object	*root = json_object_new_object();
+	struct json_object	*st = json_object_new_object();
+	struct json_object	*rd = json_object_new_object();
+	struct json_object	*ev = json_object_new_object();
+	int			 ok;
+
+	(void)e;
+	ok = check_store(r->app, st);
+	ok &= check_redis(r->app, rd);
+	ok &= check_events(ev);
+	nf_json_add_str(root, "status", ok ? "ok" : "degraded");
+	nf_json_add_str(root, "version", PACKAGE_VERSION);
+	nf_json_add(root, "store", st);
+	nf_json_add(root, "redis", rd);
+	nf_json_add(root, "events", ev);
+	nf_resp_json(r, ok ? 200 : 503, root);
+	return NF_OK;
+}

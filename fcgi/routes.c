@@ -1,2 +1,33 @@
-/* routes.c - placeholder until written. */
+/*
+ * routes.c - the one route table of nonflex-fcgi (see router.h).
+ *
+ * Rows are matched in order; put a literal path before a parameter path
+ * that could also match it.
+ *
+ * SPDX-License-Identifier: MIT
+ */
 #include "config.h"
+
+#include "handlers.h"
+#include "router.h"
+
+#define KB 1024
+
+const struct nf_route nf_routes[] = {
+	{ NF_GET, "/api/health", h_health_get, NF_ROLE_NONE, NF_BODY_NONE, 0,
+	    NF_ROUTE_NO_TENANT },
+	{ NF_GET, "/api/tenants/current", h_tenants_current, NF_ROLE_NONE, NF_BODY_NONE, 0, 0 },
+	/* nchan's subscriber authorization subrequest (auth_request style). */
+	{ NF_GET, "/api/events/auth/:topic", h_events_auth, NF_ROLE_NONE, NF_BODY_NONE, 0, 0 },
+
+	/* Development and integration-test routes: 404 unless NONFLEX_DEV_ROUTES=1. */
+	{ NF_POST, "/api/dev/echo", h_dev_echo, NF_ROLE_NONE, NF_BODY_JSON, 0, NF_ROUTE_DEV },
+	{ NF_POST, "/api/dev/echo-form", h_dev_echo_form, NF_ROLE_NONE, NF_BODY_FORM, 0,
+	    NF_ROUTE_DEV },
+	{ NF_POST, "/api/dev/events", h_dev_events, NF_ROLE_NONE, NF_BODY_JSON, 64 * KB,
+	    NF_ROUTE_DEV },
+	{ NF_GET, "/api/dev/kv", h_dev_kv, NF_ROLE_NONE, NF_BODY_NONE, 0,
+	    NF_ROUTE_DEV | NF_ROUTE_NEEDS_KV },
+};
+
+const size_t nf_routes_len = NF_ARRAY_LEN(nf_routes);

@@ -1,0 +1,63 @@
+/*
+ * config.h - process settings read from the environment.
+ *
+ * DESIGN: one table (config.c) lists every setting with its environment
+ * variable, default, bounds and kind, as redis' static_configs[] does.  A
+ * worker reads it once at start and again after SIGHUP (nf_app_reload);
+ * nothing reads the environment per request.  A value outside its bounds
+ * is an error at load (the caller keeps the previous configuration), and
+ * `nonflexctl check-config` lists every problem through nf_config_check().
+ *
+ * SPDX-License-Identifier: MIT
+ */
+#ifndef NF_CONFIG_H
+#define NF_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "nonflex.h"
+
+struct json_object;
+
+struct nf_config {
+	char			*store_uri;        /* STORE_URI, else MONGO_URI/MONGO_URL, else sqlite */
+	char			*redis_url;        /* REDIS_URL */
+	int64_t			 redis_timeout_ms; /* NONFLEX_REDIS_TIMEOUT_MS */
+	char			*tenants_file;     /* TENANTS_FILE */
+	char			*default_tenant;   /* DEFAULT_TENANT */
+	char			*nchan_socket;     /* NONFLEX_NCHAN_SOCKET ("" = no publishing) */
+	char			*public_url;       /* PUBLIC_URL (Twilio signature base) */
+	char			*client_url;       /* CLIENT_URL: CORS origins, comma separated */
+	char			*jwt_secret;       /* JWT_SECRET (never logged) */
+	int64_t			 body_max;         /* NONFLEX_BODY_MAX, bytes */
+	int64_t			 log_level;        /* NONFLEX_LOG_LEVEL as enum nf_log_level */
+	int64_t			 dev_routes;       /* NONFLEX_DEV_ROUTES, 0 or 1 */
+};
+
+/*
+ * Fill cfg from the environment (cfg is overwritten, not freed first).
+ * On an invalid value returns NF_EINVAL with e naming the variable; cfg is
+ * then cleaned up and empty.  Strings are owned by cfg.
+ */
+enum nf_err	 nf_config_load(struct nf_config *cfg, struct nf_error *e);
+void		 nf_config_cleanup(struct nf_config *cfg);   /* accepts NULL */
+
+/* 1 when origin equals one of CLIENT_URL's comma-separated entries
+ * (exact match, trailing '/' of an entry ignored); 0 otherwise. */
+int		 nf_config_origin_allowed(const struct nf_config *, const char *origin);
+
+/*
+ * Every problem with the environment's configuration and the tenants file
+ * it names, as a new JSON array of strings (empty when all is well; the
+ * caller puts it).  Never contains a secret value.  Cannot fail.
+ */
+struct json_object *nf_config_problems(void);
+/* Print nf_config_problems() one per line to out; returns how many. */
+size_t		 nf_config_check(FILE *out);
+
+/* "debug" | "info" | "warn" | "error" -> level, or -1. */
+int		 nf_config_log_level(const char *);
+
+#endif
