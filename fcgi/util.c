@@ -174,11 +174,22 @@ nf_iso8601(int64_t ms, char buf[25])
 {
 	time_t		 t = (time_t)(ms / 1000);
 	struct tm	 tm;
+	int		 milli = (int)(ms % 1000);
 
+	if (milli < 0)
+		milli += 1000;
 	gmtime_r(&t, &tm);
-	snprintf(buf, 25, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-	    tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	/* strftime cannot overflow silently: 20 characters plus ".mmmZ". */
+	if (strftime(buf, 25, "%Y-%m-%dT%H:%M:%S", &tm) != 19) {
+		memcpy(buf, "1970-01-01T00:00:00.000Z", 25);
+		return;
+	}
+	buf[19] = '.';
+	buf[20] = (char)('0' + milli / 100);
+	buf[21] = (char)('0' + milli / 10 % 10);
+	buf[22] = (char)('0' + milli % 10);
+	buf[23] = 'Z';
+	buf[24] = '\0';
 }
 
 void
