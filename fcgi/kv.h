@@ -40,7 +40,22 @@ enum nf_err	 nf_kv_command(struct nf_kv *, struct redisReply **out,
 enum nf_err	 nf_kv_commandargv(struct nf_kv *, struct redisReply **out,
 		    struct nf_error *, int argc, const char **argv, const size_t *argvlen);
 
-/* Key "nf:<tenant>:<kind>:<name>" (malloc'd). */
+/*
+ * A Lua script for nf_kv_eval: src is the source; sha (hex SHA-1) is
+ * computed on first use.  Declare as a static with sha zeroed.
+ */
+struct nf_kv_script {
+	const char	*src;
+	char		 sha[41];
+};
+/* EVALSHA, falling back to EVAL on NOSCRIPT (e.g. after a Redis restart).
+ * args holds nkeys key names followed by the other arguments (nargs in
+ * all).  Reply and errors as nf_kv_command. */
+enum nf_err	 nf_kv_eval(struct nf_kv *, struct nf_kv_script *, struct redisReply **out,
+		    struct nf_error *, int nkeys, int nargs, const char **args);
+
+/* Key "nf:<tenant>:<kind>:<name>" (malloc'd), or NULL when a part is empty
+ * or holds spaces/control characters (or tenant/kind a ':'). */
 char		*nf_kv_key(const char *tenant, const char *kind, const char *name);
 
 /* Lock with a random token (SET NX PX).  NF_ECONFLICT when already held.
