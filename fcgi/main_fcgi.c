@@ -13,7 +13,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <errno.h>
 #include <signal.h>

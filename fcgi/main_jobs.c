@@ -18,7 +18,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <signal.h>
 #include <stdio.h>

@@ -12,7 +12,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -71,9 +71,12 @@ tenant_ok(const char *s)
 }
 
 /*
- * 1 when p is a dotted path the backends can express: non-empty segments,
- * none starting with '$', no quotes, backslashes or control bytes (so a
- * backend may quote segments inside SQL or JSON path text safely).
+ * 1 when p is a dotted path the backends can express: non-empty segments of
+ * [A-Za-z0-9_-] only.  The SQLite backend writes paths into its SQL text as
+ * JSON path literals (that is how its expression indexes get used), so this
+ * class is what keeps every literal closed: no quote, backslash, '$',
+ * bracket, space or control byte can reach it.  Stored documents may hold
+ * other key names; they just cannot be queried, sorted or updated by path.
  */
 static int
 path_ok(const char *p)
@@ -85,8 +88,7 @@ path_ok(const char *p)
 	for (i = 0; p[i] != '\0'; i++) {
 		unsigned char c = (unsigned char)p[i];
 
-		if (i >= NF_STORE_MAXPATH || c < 0x20 || c == 0x7f ||
-		    c == '"' || c == '\'' || c == '\\')
+		if (i >= NF_STORE_MAXPATH)
 			return 0;
 		if (c == '.') {
 			if (seg == 0)
@@ -94,7 +96,8 @@ path_ok(const char *p)
 			seg = 0;
 			continue;
 		}
-		if (seg == 0 && c == '$')
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '_' || c == '-'))
 			return 0;
 		seg++;
 	}

@@ -16,7 +16,10 @@
  * up as a *value* is compared as data.
  *
  * Documents: "_id" is a 24-hex string (nf_id_new) unless the caller sets
- * one.  Field names may not start with '$' or contain '.' or NUL.
+ * one.  Field names may not start with '$' or contain '.' or NUL.  Paths
+ * used in filters, sorts, updates, pages and indexes are dotted segments of
+ * [A-Za-z0-9_-] only (anything else is NF_EINVAL), because the SQLite
+ * backend writes them into SQL text so that its indexes are used.
  *
  * Filters supported: {"a.b": value} (equality on dotted paths; against an
  * array field it matches when any element equals the value), $eq, $ne, $gt,
@@ -64,7 +67,9 @@ struct nf_index {
 /*
  * Open a store from a URI: "sqlite:///abs/path.db", "sqlite://:memory:" or
  * "mongodb://..." / "mongodb+srv://...".  Returns NF_EINVAL for an unknown
- * scheme, NF_EUNAVAIL when the backend cannot be reached.
+ * scheme, NF_EUNAVAIL when the backend cannot be reached.  A SQLite URI may
+ * end in "?max_pages=N" to cap the file at N pages (PRAGMA max_page_count;
+ * 4 KiB pages): writes past the cap fail with NF_EUNAVAIL, like a full disk.
  */
 enum nf_err	 nf_store_open(const char *uri, struct nf_store **out, struct nf_error *);
 void		 nf_store_free(struct nf_store *);               /* accepts NULL */

@@ -51,4 +51,15 @@ struct nf_store {
 	void				*impl;
 };
 
+/*
+ * SQLite only, for tests and diagnostics: the EXPLAIN QUERY PLAN of the
+ * SELECT nf_store_find would run for tenant's filter (borrowed, unchecked:
+ * pass what store.c would accept) and o (may be NULL), one detail line per
+ * plan step, each ending in '\n', in *plan (malloc'd, caller frees).
+ * NF_EINVAL when s is not a SQLite store.
+ */
+enum nf_err	 nf_store_sqlite_plan(struct nf_store *s, const char *tenant,
+		    const char *coll, struct json_object *filter,
+		    const struct nf_find_opts *o, char **plan, struct nf_error *);
+
 #endif

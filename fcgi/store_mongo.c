@@ -51,7 +51,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <pthread.h>
 #include <stdlib.h>

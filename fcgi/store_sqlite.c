@@ -5,8 +5,12 @@
  * DESIGN: one table per collection, c_<coll>(id TEXT PRIMARY KEY, tenant TEXT
  * NOT NULL, doc TEXT NOT NULL), created on first use; documents are JSON text.
  * Filters compile to WHERE clauses over json_type()/json_extract() with every
- * value and every JSON path bound as a parameter, so no client byte is ever
- * SQL text.  MongoDB semantics are kept where handlers can see them:
+ * value bound as a parameter.  Field paths are written into the SQL text as
+ * JSON path literals, json_extract(doc,'$."a"."b"'), in exactly the form the
+ * expression indexes use, because SQLite only matches an index expression
+ * against an identical expression; store.c admits only paths made of
+ * [A-Za-z0-9_-] segments and path_safe() checks again here, so a literal can
+ * never be closed early.  MongoDB semantics are kept where handlers can see them:
  * equality against an array field matches any element (json_each), values
  * compare only within their type bracket (a number never matches a string, a
  * boolean is not 1), null matches missing, missing sorts first.
@@ -23,15 +27,28 @@
  * Limits (documented differences from MongoDB): a dotted path does not walk
  * through arrays ("items.sku" does not look inside an array of items, and
  * "a.0" is a key named "0"); sorting an array field compares its JSON text.
- * Because filter paths are bound parameters, the planner narrows by the
- * tenant index and the _id primary key but does not use the json_extract
- * expression indexes for lookups (they still enforce uniqueness); a scan of
- * 10k documents costs about 2.5 ms.
+ *
+ * Indexes: ensure_index creates (tenant, json_extract(doc,'<path>')...).
+ * An equality or $in on a path that leads an index is prefixed with
+ * "rowid IN (SELECT rowid ... WHERE tenant = ? AND json_extract(..) IN (..)
+ * UNION ALL <rows holding an array there>)", a necessary condition that the
+ * planner answers from the index whatever its statistics, so the exact
+ * (type-bracketed, array-aware) predicate runs on a handful of rows instead
+ * of every document of the tenant (1000 lookups by an indexed field, 20k
+ * documents in two tenants, 2 cores: 9.6 s with a scan, 40-60 ms now).  Each connection learns a collection's indexes
+ * from sqlite_master on first use; one created later by another process is
+ * used after a restart.
+ *
+ * Size cap: "sqlite:///path.db?max_pages=N" sets PRAGMA max_page_count on
+ * every connection (N pages of 4 KiB by default), so a store can be kept
+ * from filling its disk; a write past the cap fails like a full disk.
  *
  * SPDX-License-Identifier: MIT
  */
-#include "config.h"
+#include "autoconfig.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +73,8 @@ struct sq_stmt {
 struct sq_coll {
 	struct sq_coll	*next;
 	char		 name[65];  /* collection whose table exists */
+	char		**lead;     /* JSON paths that lead one of its indexes */
+	size_t		 nlead;
 };
 
 struct sq {
@@ -70,6 +89,10 @@ struct sqb {
 	char			*buf;
 	size_t			 len, cap;
 	struct json_object	*binds;   /* array; NULL entries bind SQL NULL */
+	int			 bad;     /* a path failed path_safe: never run */
+	const char		*coll;    /* queried collection (for prefilters) */
+	struct json_object	*tenant;  /* its forced tenant value (borrowed) */
+	const struct sq_coll	*ci;      /* its known indexes, or NULL */
 };
 
 /* ---- errors --------------------------------------------------------- */
@@ -100,8 +123,8 @@ sq_err(struct sq *q, int rc, const char *what, struct nf_error *e)
 static void
 sqb_init(struct sqb *b)
 {
+	memset(b, 0, sizeof(*b));
 	b->cap = 256;
-	b->len = 0;
 	b->buf = nf_xmalloc(b->cap);
 	b->buf[0] = '\0';
 	b->binds = json_object_new_array();
@@ -168,14 +191,161 @@ json_path(const char *dotted)
 	return p;
 }
 
-/* Append ?, bound to the JSON path of dotted. */
+/*
+ * 1 when a dotted path may be written into SQL text: only [A-Za-z0-9_.-].
+ * store.c enforces the same (path_ok); this second check sits where the
+ * text is pasted, so the SQL stays closed even if the two ever drift.
+ */
+static int
+path_safe(const char *p)
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-";
+
+	return p[0] != '\0' && p[strspn(p, ok)] == '\0';
+}
+
+/*
+ * Append the quoted JSON path literal '$."a"."b"' of dotted, the same text
+ * sq_ensure_index puts into index expressions.  An unsafe path marks the
+ * builder bad (stmt_build refuses it) instead of reaching the SQL.
+ */
 static void
 sqb_path(struct sqb *b, const char *dotted)
 {
-	char	*p = json_path(dotted);
+	char	*p;
 
-	sqb_str(b, p);
+	if (!path_safe(dotted)) {
+		b->bad = 1;
+		sqb_add(b, "NULL");
+		return;
+	}
+	p = json_path(dotted);
+	sqb_add(b, "'");
+	sqb_add(b, p);
+	sqb_add(b, "'");
 	free(p);
+}
+
+static void
+sqb_table(struct sqb *b, const char *coll)
+{
+	sqb_add(b, "\"c_");
+	sqb_add(b, coll);
+	sqb_add(b, "\"");
+}
+
+/* ---- index knowledge ------------------------------------------------ */
+
+static struct sq_coll *
+coll_find(struct sq *q, const char *coll)
+{
+	struct sq_coll	*c;
+
+	for (c = q->colls; c != NULL; c = c->next)
+		if (strcmp(c->name, coll) == 0)
+			return c;
+	return NULL;
+}
+
+static int
+lead_has(const struct sq_coll *c, const char *jpath, size_t n)
+{
+	size_t	 i;
+
+	for (i = 0; c != NULL && i < c->nlead; i++)
+		if (strlen(c->lead[i]) == n && memcmp(c->lead[i], jpath, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* Remember that the JSON path jpath (n bytes) leads an index of c. */
+static void
+lead_add(struct sq_coll *c, const char *jpath, size_t n)
+{
+	if (lead_has(c, jpath, n))
+		return;
+	c->lead = nf_xrealloc(c->lead, (c->nlead + 1) * sizeof(*c->lead));
+	c->lead[c->nlead++] = nf_xstrndup(jpath, n);
+}
+
+/* Index SQL written by sq_ensure_index: ...(tenant, json_extract(doc,'P')... */
+static void
+lead_parse(struct sq_coll *c, const char *sql)
+{
+	static const char	 mark[] = "(tenant, json_extract(doc,'";
+	const char		*p, *end;
+
+	if (sql == NULL || (p = strstr(sql, mark)) == NULL)
+		return;
+	p += sizeof(mark) - 1;
+	if ((end = strchr(p, '\'')) != NULL)
+		lead_add(c, p, (size_t)(end - p));
+}
+
+/* 1 when v can be looked up in a json_extract index (a scalar, not null). */
+static int
+indexable(struct json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_boolean:
+	case json_type_int:
+	case json_type_double:
+	case json_type_string:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+/*
+ * Open "(rowid IN (<index lookups>) AND " in front of an equality or $in
+ * on path, when path leads an index; returns 1 when it did (the caller
+ * closes the parenthesis).  The subquery is only a necessary condition:
+ * rows whose value equals one of the values (booleans look up as 1/0), plus rows
+ * holding an array at path (an array's JSON text sorts in ['[', '\\')),
+ * whose elements the exact predicate after it checks; that predicate keeps
+ * the type brackets and MongoDB's array rule.  v is one value, or with
+ * list set an array of them.
+ */
+static int
+prefilter(struct sqb *b, const char *path, struct json_object *v, int list)
+{
+	size_t	 i, n = list ? json_object_array_length(v) : 1;
+	char	*jp;
+	int	 hit;
+
+	if (b->ci == NULL || b->tenant == NULL || n == 0 || !path_safe(path))
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!indexable(list ? json_object_array_get_idx(v, i) : v))
+			return 0;
+	jp = json_path(path);
+	hit = lead_has(b->ci, jp, strlen(jp));
+	free(jp);
+	if (!hit)
+		return 0;
+	sqb_add(b, "(rowid IN (SELECT rowid FROM ");
+	sqb_table(b, b->coll);
+	sqb_add(b, " WHERE tenant = ");
+	sqb_val(b, b->tenant);
+	sqb_add(b, " AND json_extract(doc,");
+	sqb_path(b, path);
+	sqb_add(b, ") IN (");
+	for (i = 0; i < n; i++) {
+		sqb_add(b, i > 0 ? "," : "");
+		sqb_val(b, list ? json_object_array_get_idx(v, i) : v);
+	}
+	sqb_add(b, ") UNION ALL SELECT rowid FROM ");
+	sqb_table(b, b->coll);
+	sqb_add(b, " WHERE tenant = ");
+	sqb_val(b, b->tenant);
+	sqb_add(b, " AND json_extract(doc,");
+	sqb_path(b, path);
+	sqb_add(b, ") >= '[' AND json_extract(doc,");
+	sqb_path(b, path);
+	sqb_add(b, ") < '\\') AND ");
+	return 1;
 }
 
 /*
@@ -324,9 +494,11 @@ leaf_cmp(struct sqb *b, const struct src *s, const char *sqlop, struct json_obje
  * matches or, if it is an array, when any element does.
  */
 static void
-field_pred(struct sqb *b, const char *path, const char *sqlop, struct json_object *v)
+field_pred(struct sqb *b, const char *path, const char *sqlop, struct json_object *v,
+    int pre)
 {
 	struct src	 f = { path }, el = { NULL };
+	int		 open = pre && sqlop == NULL && prefilter(b, path, v, 0);
 
 	sqb_add(b, "(");
 	if (sqlop == NULL)
@@ -342,26 +514,28 @@ field_pred(struct sqb *b, const char *path, const char *sqlop, struct json_objec
 		leaf_eq(b, &el, v);
 	else
 		leaf_cmp(b, &el, sqlop, v);
-	sqb_add(b, ")))");
+	sqb_add(b, open ? "))))" : ")))");
 }
 
-/* (eq a1 OR eq a2 ...) ; "0" when the array is empty. */
+/* (eq a1 OR eq a2 ...) ; "0" when the array is empty.  pre: see prefilter. */
 static void
-field_in(struct sqb *b, const char *path, struct json_object *arr)
+field_in(struct sqb *b, const char *path, struct json_object *arr, int pre)
 {
 	size_t	 i, n = json_object_array_length(arr);
+	int	 open;
 
 	if (n == 0) {
 		sqb_add(b, "0");
 		return;
 	}
+	open = pre && prefilter(b, path, arr, 1);
 	sqb_add(b, "(");
 	for (i = 0; i < n; i++) {
 		if (i > 0)
 			sqb_add(b, " OR ");
-		field_pred(b, path, NULL, json_object_array_get_idx(arr, i));
+		field_pred(b, path, NULL, json_object_array_get_idx(arr, i), 0);
 	}
-	sqb_add(b, ")");
+	sqb_add(b, open ? "))" : ")");
 }
 
 static enum nf_err	where_filter(struct sqb *, struct json_object *, int, struct nf_error *);
@@ -376,15 +550,15 @@ where_op(struct sqb *b, const char *path, const char *op, struct json_object *v,
 	size_t	 i;
 
 	if (strcmp(op, "$eq") == 0) {
-		field_pred(b, path, NULL, v);
+		field_pred(b, path, NULL, v, 1);
 	} else if (strcmp(op, "$ne") == 0) {
 		sqb_add(b, "NOT ");
-		field_pred(b, path, NULL, v);
+		field_pred(b, path, NULL, v, 0);
 	} else if (strcmp(op, "$in") == 0) {
-		field_in(b, path, v);
+		field_in(b, path, v, 1);
 	} else if (strcmp(op, "$nin") == 0) {
 		sqb_add(b, "NOT ");
-		field_in(b, path, v);
+		field_in(b, path, v, 0);
 	} else if (strcmp(op, "$exists") == 0) {
 		sqb_add(b, "(json_type(doc,");
 		sqb_path(b, path);
@@ -396,7 +570,7 @@ where_op(struct sqb *b, const char *path, const char *op, struct json_object *v,
 		if (i == NF_ARRAY_LEN(cmps))
 			return nf_error_set(e, NF_EINVAL, "invalid_query", path,
 			    "unknown query operator");
-		field_pred(b, path, cmps[i].sql, v);
+		field_pred(b, path, cmps[i].sql, v, 0);
 	}
 	return NF_OK;
 }
@@ -458,7 +632,7 @@ where_key(struct sqb *b, const char *key, struct json_object *v, int nested,
 		return NF_OK;
 	}
 	if (!first_key_is_op(v)) {
-		field_pred(b, key, NULL, v);
+		field_pred(b, key, NULL, v, 1);
 		return NF_OK;
 	}
 	sqb_add(b, "(");
@@ -491,6 +665,19 @@ where_filter(struct sqb *b, struct json_object *f, int nested, struct nf_error *
 	}
 	sqb_add(b, first ? "1)" : ")");
 	return NF_OK;
+}
+
+/* WHERE body for a tenant-scoped filter on coll (store.c forced "tenant"). */
+static enum nf_err
+where_top(struct sq *q, struct sqb *b, const char *coll, struct json_object *filter,
+    struct nf_error *e)
+{
+	b->coll = coll;
+	b->ci = coll_find(q, coll);
+	if (!json_object_object_get_ex(filter, "tenant", &b->tenant) ||
+	    !json_object_is_type(b->tenant, json_type_string))
+		b->tenant = NULL;
+	return where_filter(b, filter, 0, e);
 }
 
 /* ORDER BY: type bracket first (missing/null < numbers < strings < objects
@@ -619,6 +806,10 @@ stmt_build(struct sq *q, struct sqb *b, sqlite3_stmt **st, struct nf_error *e)
 {
 	enum nf_err	 rc;
 
+	*st = NULL;
+	if (b->bad)
+		return nf_error_set(e, NF_EINVAL, "invalid_query", NULL,
+		    "invalid field path");
 	if ((rc = stmt_get(q, b->buf, st, e)) != NF_OK)
 		return rc;
 	if ((rc = bind_all(q, *st, b->binds, e)) != NF_OK) {
@@ -687,6 +878,38 @@ tx_end(struct sq *q, enum nf_err rc, struct nf_error *e)
 	return rc;
 }
 
+static void
+coll_free(struct sq_coll *c)
+{
+	size_t	 i;
+
+	for (i = 0; i < c->nlead; i++)
+		free(c->lead[i]);
+	free(c->lead);
+	free(c);
+}
+
+/* Learn which paths lead c's indexes from the schema (any process made them). */
+static int
+leads_load(struct sq *q, struct sq_coll *c)
+{
+	sqlite3_stmt	*st = NULL;
+	char		 tbl[70];
+	int		 rc;
+
+	snprintf(tbl, sizeof(tbl), "c_%s", c->name);
+	rc = sqlite3_prepare_v2(q->db, "SELECT sql FROM sqlite_master WHERE "
+	    "type = 'index' AND tbl_name = ?", -1, &st, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, 1, tbl, -1, SQLITE_TRANSIENT);
+	while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		lead_parse(c, (const char *)sqlite3_column_text(st, 0));
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 /* Create c_<coll> on first use in this connection (names are validated
  * by store.c as [a-z][a-z0-9_]*, so they are safe as quoted identifiers). */
 static enum nf_err
@@ -696,9 +919,8 @@ coll_ensure(struct sq *q, const char *coll, struct nf_error *e)
 	char		*sql;
 	int		 rc;
 
-	for (c = q->colls; c != NULL; c = c->next)
-		if (strcmp(c->name, coll) == 0)
-			return NF_OK;
+	if (coll_find(q, coll) != NULL)
+		return NF_OK;
 	sql = nf_xasprintf("CREATE TABLE IF NOT EXISTS \"c_%s\" (id TEXT PRIMARY KEY, "
 	    "tenant TEXT NOT NULL, doc TEXT NOT NULL);"
 	    "CREATE INDEX IF NOT EXISTS \"c_%s__tenant\" ON \"c_%s\"(tenant);",
@@ -709,17 +931,13 @@ coll_ensure(struct sq *q, const char *coll, struct nf_error *e)
 		return sq_err(q, rc, "create table", e);
 	c = nf_xcalloc(1, sizeof(*c));
 	snprintf(c->name, sizeof(c->name), "%s", coll);
+	if ((rc = leads_load(q, c)) != SQLITE_OK) {
+		coll_free(c);
+		return sq_err(q, rc, "read indexes", e);
+	}
 	c->next = q->colls;
 	q->colls = c;
 	return NF_OK;
-}
-
-static void
-sqb_table(struct sqb *b, const char *coll)
-{
-	sqb_add(b, "\"c_");
-	sqb_add(b, coll);
-	sqb_add(b, "\"");
 }
 
 /* ---- documents ------------------------------------------------------ */
@@ -814,13 +1032,36 @@ row_delete(struct sq *q, const char *coll, const char *id, struct nf_error *e)
 	return rc;
 }
 
+/* Append "SELECT doc FROM ... LIMIT ? OFFSET ?" to b. */
+static enum nf_err
+select_sql(struct sq *q, struct sqb *b, const char *coll, struct json_object *filter,
+    struct json_object *sort, int64_t limit, int64_t skip, struct nf_error *e)
+{
+	struct json_object	*lim, *off;
+	enum nf_err		 rc;
+
+	sqb_add(b, "SELECT doc FROM ");
+	sqb_table(b, coll);
+	sqb_add(b, " WHERE ");
+	if ((rc = where_top(q, b, coll, filter, e)) != NF_OK)
+		return rc;
+	order_by(b, sort);
+	sqb_add(b, " LIMIT ");
+	sqb_val(b, lim = json_object_new_int64(limit > 0 ? limit : -1));
+	sqb_add(b, " OFFSET ");
+	sqb_val(b, off = json_object_new_int64(skip));
+	json_object_put(lim);
+	json_object_put(off);
+	return NF_OK;
+}
+
 /* SELECT doc ... into a new array *out. */
 static enum nf_err
 select_docs(struct sq *q, const char *coll, struct json_object *filter,
     struct json_object *sort, int64_t limit, int64_t skip,
     struct json_object **out, struct nf_error *e)
 {
-	struct json_object	*lim, *off, *doc;
+	struct json_object	*doc;
 	sqlite3_stmt		*st = NULL;
 	struct sqb		 b;
 	enum nf_err		 rc;
@@ -828,19 +1069,8 @@ select_docs(struct sq *q, const char *coll, struct json_object *filter,
 
 	*out = NULL;
 	sqb_init(&b);
-	sqb_add(&b, "SELECT doc FROM ");
-	sqb_table(&b, coll);
-	sqb_add(&b, " WHERE ");
-	if ((rc = where_filter(&b, filter, 0, e)) != NF_OK)
-		goto out;
-	order_by(&b, sort);
-	sqb_add(&b, " LIMIT ");
-	sqb_val(&b, lim = json_object_new_int64(limit > 0 ? limit : -1));
-	sqb_add(&b, " OFFSET ");
-	sqb_val(&b, off = json_object_new_int64(skip));
-	json_object_put(lim);
-	json_object_put(off);
-	if ((rc = stmt_build(q, &b, &st, e)) != NF_OK)
+	if ((rc = select_sql(q, &b, coll, filter, sort, limit, skip, e)) != NF_OK ||
+	    (rc = stmt_build(q, &b, &st, e)) != NF_OK)
 		goto out;
 	*out = json_object_new_array();
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1085,35 +1315,97 @@ upsert_doc(struct json_object *filter, struct json_object *u,
 
 /* ---- ops ------------------------------------------------------------ */
 
+/* Options after '?' in a sqlite URI; "max_pages=N" is the only one. */
+static enum nf_err
+uri_opts(const char *opts, long long *max_pages, struct nf_error *e)
+{
+	const char	*num = opts + 10;
+	char		*end = NULL;
+	long long	 v = 0;
+
+	*max_pages = 0;
+	if (strncmp(opts, "max_pages=", 10) == 0 && *num >= '0' && *num <= '9') {
+		errno = 0;
+		v = strtoll(num, &end, 10);
+	}
+	if (end == NULL || *end != '\0' || errno != 0 || v < 1 || v > INT32_MAX)
+		return nf_error_set(e, NF_EINVAL, "invalid_store_uri", "STORE_URI",
+		    "the only sqlite store option is max_pages=N (1 to %d)", INT32_MAX);
+	*max_pages = v;
+	return NF_OK;
+}
+
+/*
+ * PRAGMA max_page_count is per connection, so every worker sets it from
+ * its URI.  SQLite never lowers it below the current size; say so.
+ */
+static int
+set_max_pages(struct sq *q, long long max_pages)
+{
+	sqlite3_stmt	*st = NULL;
+	char		*sql = nf_xasprintf("PRAGMA max_page_count=%lld", max_pages);
+	int		 rc;
+
+	rc = sqlite3_prepare_v2(q->db, sql, -1, &st, NULL);
+	if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (sqlite3_column_int64(st, 0) > max_pages)
+			nf_log(NF_LOG_WARN, "sqlite: the database already holds %lld "
+			    "pages, more than max_pages=%lld", sqlite3_column_int64(st, 0),
+			    max_pages);
+		rc = SQLITE_OK;
+	}
+	sqlite3_finalize(st);
+	free(sql);
+	return rc;
+}
+
 static enum nf_err
 sq_open(const char *uri, void **impl, struct nf_error *e)
 {
-	struct sq	*q;
-	const char	*path = uri + 9;        /* after "sqlite://" */
+	struct sq	*q = NULL;
+	const char	*rest = uri + 9, *qm;   /* after "sqlite://" */
+	char		*path = NULL;
+	long long	 max_pages = 0;
+	enum nf_err	 err;
 	int		 rc;
 
 	*impl = NULL;
-	if (strcmp(path, ":memory:") != 0 && path[0] != '/')
-		return nf_error_set(e, NF_EINVAL, "invalid_store_uri", "STORE_URI",
+	qm = strchr(rest, '?');
+	if (qm != NULL && (err = uri_opts(qm + 1, &max_pages, e)) != NF_OK)
+		return err;
+	path = qm != NULL ? nf_xstrndup(rest, (size_t)(qm - rest)) : nf_xstrdup(rest);
+	if (strcmp(path, ":memory:") != 0 && path[0] != '/') {
+		err = nf_error_set(e, NF_EINVAL, "invalid_store_uri", "STORE_URI",
 		    "use sqlite:///absolute/path.db or sqlite://:memory:");
+		goto out;
+	}
 	q = nf_xcalloc(1, sizeof(*q));
 	rc = sqlite3_open_v2(path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 	    SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc != SQLITE_OK)
-		goto fail;
-	sqlite3_extended_result_codes(q->db, 1);
-	sqlite3_busy_timeout(q->db, SQ_BUSY_MS);
-	if ((rc = sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-	    NULL, NULL, NULL)) != SQLITE_OK)
-		goto fail;
+	if (rc == SQLITE_OK) {
+		sqlite3_extended_result_codes(q->db, 1);
+		sqlite3_busy_timeout(q->db, SQ_BUSY_MS);
+		rc = sqlite3_exec(q->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+		    NULL, NULL, NULL);
+	}
+	if (rc == SQLITE_OK && max_pages > 0)
+		rc = set_max_pages(q, max_pages);
+	if (rc != SQLITE_OK) {
+		sq_err(q, rc, "open", NULL);
+		err = nf_error_set(e, NF_EUNAVAIL, "store_unavailable", NULL,
+		    "the store cannot be opened");
+		goto out;
+	}
 	*impl = q;
-	return NF_OK;
-fail:
-	sq_err(q, rc, "open", NULL);
-	sqlite3_close(q->db);
-	free(q);
-	return nf_error_set(e, NF_EUNAVAIL, "store_unavailable", NULL,
-	    "the store cannot be opened");
+	q = NULL;
+	err = NF_OK;
+out:
+	if (q != NULL) {
+		sqlite3_close(q->db);
+		free(q);
+	}
+	free(path);
+	return err;
 }
 
 static void
@@ -1131,7 +1423,7 @@ sq_free(void *impl)
 	}
 	while ((c = q->colls) != NULL) {
 		q->colls = c->next;
-		free(c);
+		coll_free(c);
 	}
 	sqlite3_close(q->db);
 	free(q);
@@ -1144,10 +1436,10 @@ sq_ping(void *impl, struct nf_error *e)
 }
 
 /*
- * Expression index on (tenant, json_extract(doc, path)...).  Index
- * expressions cannot take parameters, so paths are pasted as quoted JSON
- * path literals; store.c only lets through segments without quotes,
- * backslashes or control bytes, which keeps the literal closed.  Unlike
+ * Expression index on (tenant, json_extract(doc,'<path>')...).  Index
+ * expressions cannot take parameters, so paths are pasted as JSON path
+ * literals by sqb_path, the same text the filters use (see prefilter), and
+ * the first key's path is remembered so lookups on it use the index.  Unlike
  * MongoDB, a UNIQUE SQLite index lets any number of documents lack the
  * field (json_extract gives NULL, and NULLs are distinct).
  */
@@ -1160,6 +1452,7 @@ sq_ensure_index(void *impl, const char *coll, const struct nf_index *ix,
 	enum nf_err	 rc;
 	char		*p;
 	size_t		 i;
+	int		 src;
 
 	if ((rc = coll_ensure(q, coll, e)) != NF_OK)
 		return rc;
@@ -1173,21 +1466,24 @@ sq_ensure_index(void *impl, const char *coll, const struct nf_index *ix,
 	sqb_table(&b, coll);
 	sqb_add(&b, "(tenant");
 	for (i = 0; i < NF_INDEX_MAXKEYS && ix->keys[i] != NULL; i++) {
-		if (strpbrk(ix->keys[i], "'\"\\") != NULL) {
-			sqb_free(&b);
-			return nf_error_set(e, NF_EINVAL, "invalid_query", "index",
-			    "invalid index key");
-		}
-		p = json_path(ix->keys[i]);
-		sqb_add(&b, ", json_extract(doc,'");
-		sqb_add(&b, p);
-		sqb_add(&b, ix->dirs[i] < 0 ? "') DESC" : "')");
-		free(p);
+		sqb_add(&b, ", json_extract(doc,");
+		sqb_path(&b, ix->keys[i]);
+		sqb_add(&b, ix->dirs[i] < 0 ? ") DESC" : ")");
 	}
 	sqb_add(&b, ")");
-	rc = sqlite3_exec(q->db, b.buf, NULL, NULL, NULL);
+	if (b.bad) {
+		sqb_free(&b);
+		return nf_error_set(e, NF_EINVAL, "invalid_query", "index",
+		    "invalid index key");
+	}
+	src = sqlite3_exec(q->db, b.buf, NULL, NULL, NULL);
 	sqb_free(&b);
-	return rc == SQLITE_OK ? NF_OK : sq_err(q, rc, "create index", e);
+	if (src != SQLITE_OK)
+		return sq_err(q, src, "create index", e);
+	p = json_path(ix->keys[0]);
+	lead_add(coll_find(q, coll), p, strlen(p));
+	free(p);
+	return NF_OK;
 }
 
 static enum nf_err
@@ -1230,7 +1526,7 @@ sq_count(void *impl, const char *coll, struct json_object *filter, int64_t *n,
 	sqb_add(&b, "SELECT count(*) FROM ");
 	sqb_table(&b, coll);
 	sqb_add(&b, " WHERE ");
-	if ((rc = where_filter(&b, filter, 0, e)) != NF_OK ||
+	if ((rc = where_top(q, &b, coll, filter, e)) != NF_OK ||
 	    (rc = stmt_build(q, &b, &st, e)) != NF_OK)
 		goto out;
 	if ((src = sqlite3_step(st)) == SQLITE_ROW)
@@ -1366,7 +1662,7 @@ sq_delete(void *impl, const char *coll, struct json_object *filter, unsigned fla
 	sqb_add(&b, " WHERE rowid IN (SELECT rowid FROM ");
 	sqb_table(&b, coll);
 	sqb_add(&b, " WHERE ");
-	if ((rc = where_filter(&b, filter, 0, e)) != NF_OK)
+	if ((rc = where_top(q, &b, coll, filter, e)) != NF_OK)
 		goto out;
 	sqb_add(&b, " LIMIT ");
 	sqb_val(&b, lim = json_object_new_int((flags & NF_STORE_MULTI) ? -1 : 1));
@@ -1395,3 +1691,68 @@ const struct nf_store_ops nf_store_sqlite_ops = {
 	.find_and_modify = sq_find_and_modify,
 	.delete = sq_delete,
 };
+
+/* ---- diagnostics ---------------------------------------------------- */
+
+/* Plan rows of the prepared EXPLAIN QUERY PLAN st, "detail" joined by '\n'. */
+static enum nf_err
+plan_text(struct sq *q, sqlite3_stmt *st, char **plan, struct nf_error *e)
+{
+	const char	*d;
+	size_t		 len = 0, n;
+	int		 src;
+
+	*plan = nf_xstrdup("");
+	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
+		d = (const char *)sqlite3_column_text(st, 3);
+		n = d != NULL ? strlen(d) : 0;
+		*plan = nf_xrealloc(*plan, len + n + 2);
+		memcpy(*plan + len, d != NULL ? d : "", n);
+		len += n;
+		(*plan)[len++] = '\n';
+		(*plan)[len] = '\0';
+	}
+	if (src == SQLITE_DONE)
+		return NF_OK;
+	free(*plan);
+	*plan = NULL;
+	return sq_err(q, src, "explain", e);
+}
+
+enum nf_err
+nf_store_sqlite_plan(struct nf_store *s, const char *tenant, const char *coll,
+    struct json_object *filter, const struct nf_find_opts *o, char **plan,
+    struct nf_error *e)
+{
+	struct json_object	*f = NULL;
+	sqlite3_stmt		*st = NULL;
+	struct sqb		 b;
+	enum nf_err		 rc;
+
+	*plan = NULL;
+	sqb_init(&b);
+	if (s == NULL || s->ops != &nf_store_sqlite_ops || tenant == NULL ||
+	    coll == NULL || coll[0] == '\0' ||
+	    coll[strspn(coll, "abcdefghijklmnopqrstuvwxyz0123456789_")] != '\0') {
+		rc = nf_error_set(e, NF_EINVAL, NULL, NULL, "not a sqlite store");
+		goto out;
+	}
+	/* The same scoping store.c applies before a find. */
+	if (filter == NULL)
+		f = json_object_new_object();
+	else if (json_object_deep_copy(filter, &f, NULL) != 0)
+		abort();    /* json-c fails here only when out of memory */
+	json_object_object_add(f, "tenant", json_object_new_string(tenant));
+	sqb_add(&b, "EXPLAIN QUERY PLAN ");
+	if ((rc = coll_ensure(s->impl, coll, e)) != NF_OK ||
+	    (rc = select_sql(s->impl, &b, coll, f, o != NULL ? o->sort : NULL,
+	    o != NULL ? o->limit : 0, o != NULL ? o->skip : 0, e)) != NF_OK ||
+	    (rc = stmt_build(s->impl, &b, &st, e)) != NF_OK)
+		goto out;
+	rc = plan_text(s->impl, st, plan, e);
+out:
+	stmt_put(s->impl, st);
+	json_object_put(f);
+	sqb_free(&b);
+	return rc;
+}

@@ -3,7 +3,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <errno.h>
 #include <stdlib.h>

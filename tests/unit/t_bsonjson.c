@@ -5,7 +5,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <math.h>
 #include <stdint.h>

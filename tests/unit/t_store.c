@@ -4,11 +4,15 @@
  * against MongoDB too (a database with a random suffix, dropped at the end),
  * so both backends are held to the same semantics: tenant isolation through
  * every call, Mongo filter/update semantics, find_and_modify atomicity
- * across processes, cursor pagination and rejection of bad input.
+ * across processes, cursor pagination and rejection of bad input.  An
+ * indexed path must answer exactly like an unindexed one.  SQLite-only
+ * cases prove its plans use the indexes (EXPLAIN QUERY PLAN through
+ * nf_store_sqlite_plan) and that a lock timeout or a full database
+ * (max_pages cap) gives NF_EUNAVAIL, rolls back and leaves the file intact.
  *
  * SPDX-License-Identifier: MIT
  */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <sys/wait.h>
 
@@ -24,6 +28,7 @@
 
 #include "nonflex.h"
 #include "store.h"
+#include "store_impl.h"
 #include "testutil.h"
 
 static const char	*uri;          /* backend under test */
@@ -792,7 +797,8 @@ START_TEST(t_invalid)
 		"{\"a\":{\"$gt\":[1]}}", "{\"a\":{\"$gt\":{\"b\":1}}}", "{\"$nor\":[{}]}",
 		"{\"a..b\":1}", "{\".a\":1}", "{\"a.\":1}", "{\"a.$b\":1}", "{\"\":1}",
 		"{\"a\":{\"$exists\":\"yes\"}}", "{\"a\":{\"$eq\":1,\"b\":2}}", "[]", "5",
-		"{\"a\":{\"b\":{\"$gt\":1}}}",
+		"{\"a\":{\"b\":{\"$gt\":1}}}", "{\"a b\":1}", "{\"a[0]\":1}",
+		"{\"a*\":1}", "{\"na$me\":1}", "{\"caf\u00e9\":1}", "{\"a/b\":1}",
 	};
 	static const char *updates[] = {
 		"{}", "{\"$set\":{}}", "{\"$set\":1}", "{\"$rename\":{\"a\":\"b\"}}",
@@ -800,7 +806,7 @@ START_TEST(t_invalid)
 		"{\"$inc\":{\"a\":null}}", "{\"$push\":{\"a\":{\"$each\":1}}}",
 		"{\"$push\":{\"a\":{\"$each\":[1],\"$slice\":1}}}", "{\"$set\":{\"$a\":1}}",
 		"{\"$set\":{\"a\":{\"$b\":1}}}", "{\"a\":{\"b.c\":1}}", "{\"$set\":{\"a..b\":1}}",
-		"[1]",
+		"[1]", "{\"$set\":{\"a b\":1}}", "{\"$unset\":{\"a,b\":1}}",
 	};
 	struct json_object	*f, *u, *out = NULL, *d;
 	struct nf_find_opts	 o = { NULL, -1, 0 };
@@ -853,6 +859,83 @@ START_TEST(t_invalid)
 	ck_assert_int_eq(nf_store_open("sqlite://relative.db", &s2, &e), NF_EINVAL);
 	ck_assert_int_eq(nf_store_open(NULL, &s2, &e), NF_EINVAL);
 	ck_assert_ptr_null(s2);
+}
+END_TEST
+
+/* ---- indexes -------------------------------------------------------- */
+
+/*
+ * The same values under an indexed path "p" and an unindexed twin "q":
+ * every filter must give the same answer on both, so the index shortcut
+ * can never change Mongo semantics (array elements, type brackets, null).
+ */
+START_TEST(t_indexed)
+{
+	static const char *docs[][2] = {	/* label, value of p and q */
+		{ "a", "\"x\"" }, { "b", "[\"x\",\"y\"]" }, { "c", "5" }, { "d", "5.0" },
+		{ "e", "\"5\"" }, { "f", "true" }, { "g", "1" }, { "h", "null" },
+		{ "i", NULL }, { "j", "{\"a\":1}" }, { "k", "\"[x\"" }, { "l", "[1,true]" },
+		{ "m", "\"\\\\\"" }, { "n", "[[\"x\"]]" },
+	};
+	static const char *filters[] = {
+		"{\"F\":\"x\"}", "{\"F\":5}", "{\"F\":\"5\"}", "{\"F\":true}", "{\"F\":1}",
+		"{\"F\":false}", "{\"F\":null}", "{\"F\":{\"$eq\":\"y\"}}",
+		"{\"F\":{\"$in\":[\"x\",5]}}", "{\"F\":{\"$in\":[true,\"[x\"]}}",
+		"{\"F\":{\"$ne\":\"x\"}}", "{\"F\":{\"$nin\":[\"x\",1]}}", "{\"F\":\"[x\"}",
+		"{\"F\":{\"$in\":[null,\"y\"]}}", "{\"$or\":[{\"F\":\"y\"},{\"F\":1}]}",
+		"{\"F\":{\"a\":1}}", "{\"F\":[1,true]}", "{\"F\":{\"$in\":[]}}",
+		"{\"F\":{\"$gte\":5,\"$eq\":5}}", "{\"F\":\"\\\\\"}", "{\"F\":\"z\"}",
+		"{\"F\":[\"x\"]}", "{\"$and\":[{\"F\":\"x\"},{\"F\":\"y\"}]}",
+	};
+	struct nf_index		 ix = { "p", { "p", NULL }, { 1 }, 0 };
+	struct json_object	*f;
+	struct nf_error		 e;
+	char			 buf[256], fp[128], fq[128], *r, *at;
+	int64_t			 m = -1;
+	size_t			 i;
+
+	ck_assert_int_eq(nf_store_ensure_index(S, C, &ix, &e), NF_OK);
+	for (i = 0; i < NF_ARRAY_LEN(docs); i++) {
+		if (docs[i][1] != NULL)
+			snprintf(buf, sizeof(buf), "{\"k\":\"%s\",\"p\":%s,\"q\":%s}",
+			    docs[i][0], docs[i][1], docs[i][1]);
+		else
+			snprintf(buf, sizeof(buf), "{\"k\":\"%s\"}", docs[i][0]);
+		ins("ta", buf);
+	}
+	ins("tb", "{\"k\":\"other\",\"p\":\"x\",\"q\":\"x\"}");
+	for (i = 0; i < NF_ARRAY_LEN(filters); i++) {
+		snprintf(fp, sizeof(fp), "%s", filters[i]);
+		snprintf(fq, sizeof(fq), "%s", filters[i]);
+		for (at = strstr(fp, "\"F\""); at != NULL; at = strstr(at, "\"F\""))
+			at[1] = 'p';
+		for (at = strstr(fq, "\"F\""); at != NULL; at = strstr(at, "\"F\""))
+			at[1] = 'q';
+		r = nf_xstrdup(KEYS("ta", fq));
+		ck_assert_msg(strcmp(KEYS("ta", fp), r) == 0, "%s: indexed [%s], "
+		    "unindexed [%s]", filters[i], KEYS("ta", fp), r);
+		free(r);
+	}
+	ck_assert_str_eq(KEYS("ta", "{\"p\":\"x\"}"), "a,b");
+	ck_assert_str_eq(KEYS("ta", "{\"p\":5}"), "c,d");
+	ck_assert_str_eq(KEYS("ta", "{\"p\":1}"), "g,l");
+	ck_assert_str_eq(KEYS("ta", "{\"p\":true}"), "f,l");
+	ck_assert_str_eq(KEYS("ta", "{\"p\":\"[x\"}"), "k");
+	ck_assert_str_eq(KEYS("ta", "{\"p\":\"\\\\\"}"), "m");
+	ck_assert_str_eq(KEYS("ta", "{\"p\":{\"$in\":[\"y\",\"5\"]}}"), "b,e");
+	ck_assert_str_eq(KEYS("tb", "{\"p\":\"x\"}"), "other");
+	/* count, update and delete go through the same index path. */
+	ck_assert_int_eq(cnt("ta", "{\"p\":\"x\"}"), 2);
+	ck_assert_int_eq(upd("ta", "{\"p\":\"x\"}", "{\"$set\":{\"hit\":1}}",
+	    NF_STORE_MULTI, &m, &e), NF_OK);
+	ck_assert_int_eq(m, 2);
+	ck_assert_str_eq(KEYS("ta", "{\"hit\":1}"), "a,b");
+	f = J("{\"p\":{\"$in\":[5,true]}}");
+	ck_assert_int_eq(nf_store_delete(S, "ta", C, f, NF_STORE_MULTI, &m, &e), NF_OK);
+	ck_assert_int_eq(m, 4);
+	json_object_put(f);
+	ck_assert_str_eq(KEYS("ta", "{\"p\":{\"$in\":[5,true,1]}}"), "g");
+	ck_assert_int_eq(cnt("tb", NULL), 1);
 }
 END_TEST
 
@@ -952,6 +1035,7 @@ END_TEST
 /* ---- SQLite-only failure behaviour ---------------------------------- */
 
 static char	*sqlite_path;   /* file behind uri when it is SQLite */
+static char	*tmpdir;        /* directory of sqlite_path */
 
 /* A writer that holds the lock past the timeout gives 503, no SQL text. */
 START_TEST(t_sqlite_busy)
@@ -981,6 +1065,406 @@ START_TEST(t_sqlite_busy)
 }
 END_TEST
 
+/* The query plan of a find on tenant "ta" (malloc'd). */
+static char *
+plan(const char *filter)
+{
+	struct json_object	*f = J(filter);
+	struct nf_error		 e;
+	char			*p = NULL;
+
+	ck_assert_int_eq(nf_store_sqlite_plan(S, "ta", C, f, NULL, &p, &e), NF_OK);
+	json_object_put(f);
+	return p;
+}
+
+/* Equality lookups on an indexed path search that index, tenant first. */
+START_TEST(t_sqlite_plan)
+{
+	struct nf_index	 ix = { "phone", { "profile.phone", NULL }, { 1 }, 0 };
+	struct nf_index	 ux = { "email", { "email", "name", NULL }, { 1, -1 }, 1 };
+	struct nf_error	 e;
+	char		 want[128], wantu[128], tenant_only[128], *p;
+	int		 i;
+
+	snprintf(want, sizeof(want), "SEARCH c_%s USING INDEX i_%s__phone "
+	    "(tenant=? AND <expr>=?)", C, C);
+	snprintf(wantu, sizeof(wantu), "SEARCH c_%s USING INDEX i_%s__email "
+	    "(tenant=? AND <expr>=?)", C, C);
+	snprintf(tenant_only, sizeof(tenant_only), "USING INDEX c_%s__tenant (tenant=?)", C);
+	/* Before the index exists the tenant's rows are scanned. */
+	p = plan("{\"profile.phone\":\"+15550001\"}");
+	ck_assert_msg(strstr(p, tenant_only) != NULL, "plan:\n%s", p);
+	free(p);
+	ck_assert_int_eq(nf_store_ensure_index(S, C, &ix, &e), NF_OK);
+	ck_assert_int_eq(nf_store_ensure_index(S, C, &ux, &e), NF_OK);
+	for (i = 0; i < 50; i++) {
+		char buf[128];
+
+		snprintf(buf, sizeof(buf), "{\"k\":\"%02d\",\"email\":\"u%d@example.com\","
+		    "\"profile\":{\"phone\":\"+1555%07d\"}}", i, i, i);
+		ins(i % 2 ? "ta" : "tb", buf);
+	}
+	for (i = 0; i < 2; i++) {
+		p = plan("{\"profile.phone\":\"+15550000001\"}");
+		ck_assert_msg(strstr(p, want) != NULL, "plan:\n%s", p);
+		ck_assert_msg(strstr(p, tenant_only) == NULL, "plan:\n%s", p);
+		free(p);
+		p = plan("{\"profile.phone\":{\"$in\":[\"+15550000001\",\"+15550000003\"]}}");
+		ck_assert_msg(strstr(p, want) != NULL, "plan:\n%s", p);
+		free(p);
+		p = plan("{\"email\":{\"$eq\":\"u1@example.com\"},\"k\":\"01\"}");
+		ck_assert_msg(strstr(p, wantu) != NULL, "plan:\n%s", p);
+		free(p);
+		/* A second key alone, or an unindexed field, cannot use them. */
+		p = plan("{\"name\":\"x\"}");
+		ck_assert_msg(strstr(p, "i_") == NULL && strstr(p, tenant_only) != NULL,
+		    "plan:\n%s", p);
+		free(p);
+		/* A new connection learns the indexes from the schema. */
+		nf_store_free(S);
+		ck_assert_int_eq(nf_store_open(uri, &S, &e), NF_OK);
+	}
+	ck_assert_str_eq(KEYS("ta", "{\"profile.phone\":\"+15550000001\"}"), "01");
+	ck_assert_str_eq(KEYS("ta", "{\"profile.phone\":\"+15550000002\"}"), "");
+	ck_assert_str_eq(KEYS("tb", "{\"profile.phone\":\"+15550000002\"}"), "02");
+	ck_assert_str_eq(KEYS("ta", "{\"email\":\"u3@example.com\"}"), "03");
+	/* Not a SQLite store, or a bad collection: refused. */
+	ck_assert_int_eq(nf_store_sqlite_plan(NULL, "ta", C, NULL, NULL, &p, &e), NF_EINVAL);
+	ck_assert_int_eq(nf_store_sqlite_plan(S, "ta", "x\"y", NULL, NULL, &p, &e),
+	    NF_EINVAL);
+	ck_assert_ptr_null(p);
+}
+END_TEST
+
+/* Write helpers on a second store s (tenant "ta", this test's collection). */
+static enum nf_err
+ins_rc(struct nf_store *s, const char *json, struct nf_error *e)
+{
+	struct json_object	*d = J(json);
+	enum nf_err		 rc;
+
+	rc = nf_store_insert(s, "ta", C, d, NULL, e);
+	json_object_put(d);
+	return rc;
+}
+
+static int64_t
+cnt_in(struct nf_store *s, const char *filter)
+{
+	struct json_object	*f = J(filter);
+	struct nf_error		 e;
+	int64_t			 n = -1;
+
+	ck_assert_int_eq(nf_store_count(s, "ta", C, f, &n, &e), NF_OK);
+	json_object_put(f);
+	return n;
+}
+
+static void
+integrity_ok(const char *path)
+{
+	sqlite3		*db = NULL;
+	sqlite3_stmt	*st = NULL;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	ck_assert_str_eq((const char *)sqlite3_column_text(st, 0), "ok");
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void
+full_bad_uris(const char *path)
+{
+	static const char *bad[] = {
+		"?max_pages=0", "?max_pages=x", "?max_pages=", "?foo=1", "?max_pages=-5",
+		"?max_pages= 5", "?max_pages=99999999999", "?max_pages=5&x=1", "?",
+	};
+	struct nf_store	*s = NULL;
+	struct nf_error	 e;
+	char		*u;
+	size_t		 i;
+
+	for (i = 0; i < NF_ARRAY_LEN(bad); i++) {
+		u = nf_xasprintf("sqlite://%s%s", path, bad[i]);
+		ck_assert_msg(nf_store_open(u, &s, &e) == NF_EINVAL, "%s accepted", bad[i]);
+		ck_assert_str_eq(e.code, "invalid_store_uri");
+		ck_assert_ptr_null(s);
+		free(u);
+	}
+	ck_assert_int_eq(nf_store_open("sqlite://:memory:?max_pages=100", &s, &e), NF_OK);
+	ck_assert_int_eq(nf_store_ping(s, &e), NF_OK);
+	nf_store_free(s);
+}
+
+/*
+ * Battery item 57, disk full: a store capped by ?max_pages=N fails writes
+ * past the cap with 503 store_unavailable, rolls the whole transaction
+ * back (no partial document, no partly applied multi-update or upsert),
+ * passes PRAGMA integrity_check, and takes writes again once space is
+ * freed, on the same connection.
+ */
+START_TEST(t_sqlite_full)
+{
+	struct nf_store		*s = NULL;
+	struct json_object	*out = NULL, *all, *big, *upf, *old;
+	struct nf_error		 e;
+	char			*path, *u, pad[2049], doc[2200];
+	int64_t			 m = -1;
+	enum nf_err		 rc = NF_OK;
+	int			 n, i;
+
+	path = nf_xasprintf("%s/full-%s.db", tmpdir, C);
+	full_bad_uris(path);
+	u = nf_xasprintf("sqlite://%s?max_pages=48", path);
+	ck_assert_int_eq(nf_store_open(u, &s, &e), NF_OK);
+	memset(pad, 'x', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	for (n = 0; n < 1000; n++) {
+		snprintf(doc, sizeof(doc), "{\"_id\":\"d%04d\",\"n\":%d,\"pad\":\"%s\"}",
+		    n, n, pad);
+		if ((rc = ins_rc(s, doc, &e)) != NF_OK)
+			break;
+	}
+	ck_assert_int_eq(rc, NF_EUNAVAIL);
+	ck_assert_str_eq(e.code, "store_unavailable");
+	ck_assert_ptr_null(strstr(e.message, "SQL"));
+	ck_assert_ptr_null(strstr(e.message, "disk"));
+	ck_assert_int_gt(n, 10);
+	ck_assert_int_eq(cnt_in(s, "{}"), n);    /* the failed one is not there */
+
+	/* An upsert through find_and_modify past the cap leaves nothing. */
+	snprintf(doc, sizeof(doc), "{\"$set\":{\"big\":\"%s\"}}", pad);
+	big = J(doc);
+	upf = J("{\"_id\":\"new\"}");
+	ck_assert_int_eq(nf_store_find_and_modify(s, "ta", C, upf, NULL, big,
+	    NF_STORE_UPSERT | NF_STORE_NEW, &out, &e), NF_EUNAVAIL);
+	ck_assert_ptr_null(out);
+	ck_assert_int_eq(cnt_in(s, "{\"_id\":\"new\"}"), 0);
+	integrity_ok(path);
+
+	/* Freeing space makes writes work again... */
+	old = J("{\"n\":{\"$lt\":10}}");
+	ck_assert_int_eq(nf_store_delete(s, "ta", C, old, NF_STORE_MULTI, &m, &e), NF_OK);
+	ck_assert_int_eq(m, 10);
+	/* ...but a multi-update that runs out of it half-way through is
+	 * rolled back as a whole: no document has the new field. */
+	all = J("{}");
+	ck_assert_int_eq(nf_store_update(s, "ta", C, all, big, NF_STORE_MULTI, &m, &e),
+	    NF_EUNAVAIL);
+	ck_assert_int_eq(m, 0);
+	ck_assert_int_eq(cnt_in(s, "{\"big\":{\"$exists\":true}}"), 0);
+	for (i = 0; i < 5; i++) {
+		snprintf(doc, sizeof(doc), "{\"_id\":\"again%d\",\"pad\":\"%s\"}", i, pad);
+		ck_assert_int_eq(ins_rc(s, doc, &e), NF_OK);
+	}
+	ck_assert_int_eq(cnt_in(s, "{}"), n - 10 + 5);
+	nf_store_free(s);
+	integrity_ok(path);
+	json_object_put(all);
+	json_object_put(big);
+	json_object_put(upf);
+	json_object_put(old);
+	free(u);
+	free(path);
+}
+END_TEST
+
+/*
+ * I/O errors: a VFS over the default one whose xWrite fails with
+ * SQLITE_IOERR_WRITE while io_fail is set, as a dying disk would.  It is
+ * registered as the default VFS inside this test only (Check forks a
+ * process per test) and passes everything else through.
+ */
+struct shim_file {
+	sqlite3_file	 base;
+	sqlite3_file	*real;    /* the default VFS's file, allocated behind */
+};
+
+static sqlite3_vfs	*real_vfs;
+static int		 io_fail;
+
+#define REAL(f) (((struct shim_file *)(f))->real)
+
+static int
+shim_close(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xClose(REAL(f));
+}
+
+static int
+shim_read(sqlite3_file *f, void *b, int n, sqlite3_int64 o)
+{
+	return REAL(f)->pMethods->xRead(REAL(f), b, n, o);
+}
+
+static int
+shim_write(sqlite3_file *f, const void *b, int n, sqlite3_int64 o)
+{
+	if (io_fail)
+		return SQLITE_IOERR_WRITE;
+	return REAL(f)->pMethods->xWrite(REAL(f), b, n, o);
+}
+
+static int
+shim_truncate(sqlite3_file *f, sqlite3_int64 n)
+{
+	return REAL(f)->pMethods->xTruncate(REAL(f), n);
+}
+
+static int
+shim_sync(sqlite3_file *f, int fl)
+{
+	return REAL(f)->pMethods->xSync(REAL(f), fl);
+}
+
+static int
+shim_size(sqlite3_file *f, sqlite3_int64 *n)
+{
+	return REAL(f)->pMethods->xFileSize(REAL(f), n);
+}
+
+static int
+shim_lock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xLock(REAL(f), l);
+}
+
+static int
+shim_unlock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xUnlock(REAL(f), l);
+}
+
+static int
+shim_reserved(sqlite3_file *f, int *r)
+{
+	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), r);
+}
+
+static int
+shim_fcntl(sqlite3_file *f, int op, void *arg)
+{
+	return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+
+static int
+shim_sector(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+
+static int
+shim_devchar(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+
+static int
+shim_shmmap(sqlite3_file *f, int pg, int sz, int ext, void volatile **p)
+{
+	return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, ext, p);
+}
+
+static int
+shim_shmlock(sqlite3_file *f, int off, int n, int fl)
+{
+	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, fl);
+}
+
+static void
+shim_shmbarrier(sqlite3_file *f)
+{
+	REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+
+static int
+shim_shmunmap(sqlite3_file *f, int del)
+{
+	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+
+static const sqlite3_io_methods shim_io = {
+	2, shim_close, shim_read, shim_write, shim_truncate, shim_sync, shim_size,
+	shim_lock, shim_unlock, shim_reserved, shim_fcntl, shim_sector, shim_devchar,
+	shim_shmmap, shim_shmlock, shim_shmbarrier, shim_shmunmap, NULL, NULL,
+};
+
+static int
+shim_open(sqlite3_vfs *v, const char *name, sqlite3_file *f, int flags, int *out)
+{
+	struct shim_file	*s = (struct shim_file *)f;
+	int			 rc;
+
+	(void)v;
+	s->real = (sqlite3_file *)(s + 1);
+	s->base.pMethods = NULL;
+	rc = real_vfs->xOpen(real_vfs, name, s->real, flags, out);
+	if (s->real->pMethods != NULL)
+		s->base.pMethods = &shim_io;
+	return rc;
+}
+
+static void
+shim_register(void)
+{
+	static sqlite3_vfs	 shim;
+
+	real_vfs = sqlite3_vfs_find(NULL);
+	ck_assert_ptr_nonnull(real_vfs);
+	shim = *real_vfs;
+	shim.zName = "nf-test-shim";
+	shim.szOsFile = (int)sizeof(struct shim_file) + real_vfs->szOsFile;
+	shim.xOpen = shim_open;
+	shim.pNext = NULL;
+	ck_assert_int_eq(sqlite3_vfs_register(&shim, 1), SQLITE_OK);
+}
+
+/* Battery item 57, I/O error: 503, rolled back, intact, and recovers. */
+START_TEST(t_sqlite_ioerr)
+{
+	struct nf_store		*s = NULL;
+	struct json_object	*all = J("{}"), *inc = J("{\"$inc\":{\"n\":1}}");
+	struct nf_error		 e;
+	char			*path, *u;
+	int64_t			 m = -1;
+	int			 i;
+
+	shim_register();
+	path = nf_xasprintf("%s/io-%s.db", tmpdir, C);
+	u = nf_xasprintf("sqlite://%s", path);
+	ck_assert_int_eq(nf_store_open(u, &s, &e), NF_OK);
+	for (i = 0; i < 20; i++)
+		ck_assert_int_eq(ins_rc(s, "{\"k\":\"a\",\"n\":0}", &e), NF_OK);
+	io_fail = 1;
+	ck_assert_int_eq(ins_rc(s, "{\"_id\":\"lost\",\"k\":\"b\"}", &e), NF_EUNAVAIL);
+	ck_assert_str_eq(e.code, "store_unavailable");
+	ck_assert_int_eq(nf_store_update(s, "ta", C, all, inc, NF_STORE_MULTI, &m, &e),
+	    NF_EUNAVAIL);
+	ck_assert_int_eq(m, 0);
+	io_fail = 0;
+	/* Reads work throughout; nothing of the failed writes is visible. */
+	ck_assert_int_eq(cnt_in(s, "{}"), 20);
+	ck_assert_int_eq(cnt_in(s, "{\"n\":0}"), 20);
+	ck_assert_int_eq(cnt_in(s, "{\"_id\":\"lost\"}"), 0);
+	/* And once the disk behaves again, so do writes. */
+	ck_assert_int_eq(ins_rc(s, "{\"_id\":\"later\",\"k\":\"c\"}", &e), NF_OK);
+	ck_assert_int_eq(cnt_in(s, "{}"), 21);
+	nf_store_free(s);
+	integrity_ok(path);
+	ck_assert_int_eq(sqlite3_vfs_unregister(sqlite3_vfs_find("nf-test-shim")),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_vfs_register(real_vfs, 1), SQLITE_OK);
+	json_object_put(all);
+	json_object_put(inc);
+	free(u);
+	free(path);
+}
+END_TEST
+
 /* ---- runner --------------------------------------------------------- */
 
 static Suite *
@@ -1006,9 +1490,14 @@ store_suite(const char *name, int sqlite)
 	tcase_add_test(tc, t_tenants);
 	tcase_add_test(tc, t_injection);
 	tcase_add_test(tc, t_invalid);
+	tcase_add_test(tc, t_indexed);
 	tcase_add_test(tc, t_concurrency);
-	if (sqlite)
+	if (sqlite) {
 		tcase_add_test(tc, t_sqlite_busy);
+		tcase_add_test(tc, t_sqlite_plan);
+		tcase_add_test(tc, t_sqlite_full);
+		tcase_add_test(tc, t_sqlite_ioerr);
+	}
 	suite_add_tcase(s, tc);
 	return s;
 }
@@ -1077,7 +1566,7 @@ main(void)
 	char		*dir, *db = NULL, *muri;
 	int		 failed;
 
-	dir = tu_tmpdir("store");
+	dir = tmpdir = tu_tmpdir("store");
 	sqlite_path = nf_xasprintf("%s/store.db", dir);
 	uri = nf_xasprintf("sqlite://%s", sqlite_path);
 	failed = run_suite("store-sqlite", 1);

@@ -6,7 +6,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -15,7 +15,7 @@
 #include <json-c/json.h>
 
 /* By path: a plain "config.h" here is the generated autoconf header. */
-#include "../../fcgi/config.h"
+#include "config.h"   /* fcgi/config.h: the settings module */
 #include "json.h"
 #include "nonflex.h"
 #include "tenant.h"

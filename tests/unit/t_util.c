@@ -5,7 +5,7 @@
  *
  * SPDX-License-Identifier: MIT
  */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <check.h>
 #include <stdlib.h>
