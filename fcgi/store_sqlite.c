@@ -1751,7 +1751,8 @@ nf_store_sqlite_plan(struct nf_store *s, const char *tenant, const char *coll,
 		goto out;
 	rc = plan_text(s->impl, st, plan, e);
 out:
-	stmt_put(s->impl, st);
+	if (st != NULL)
+		stmt_put(s->impl, st);
 	json_object_put(f);
 	sqb_free(&b);
 	return rc;
