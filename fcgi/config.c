@@ -42,6 +42,9 @@ struct setting {
 
 #define OFF(f) offsetof(struct nf_config, f)
 
+/* fastcgi_read_timeout in conf/nginx.conf.in and conf/nginx-site.conf. */
+#define NF_NGINX_READ_TIMEOUT_MS 30000
+
 static const struct setting settings[] = {
 	{ "STORE_URI", NULL, 0, 0, K_STRING, OFF(store_uri), 1 },
 	{ "REDIS_URL", "redis://127.0.0.1:6379", 0, 0, K_STRING, OFF(redis_url), 1 },
@@ -55,6 +58,7 @@ static const struct setting settings[] = {
 	{ "NONFLEX_BODY_MAX", "65536", 1024, 16777216, K_INT, OFF(body_max), 0 },
 	{ "NONFLEX_LOG_LEVEL", "info", 0, 0, K_LEVEL, OFF(log_level), 0 },
 	{ "NONFLEX_DEV_ROUTES", "0", 0, 1, K_BOOL, OFF(dev_routes), 0 },
+	{ "NONFLEX_REQUEST_TIMEOUT_MS", "25000", 100, 600000, K_INT, OFF(request_timeout_ms), 0 },
 };
 
 static const char *const level_names[NF_LOG__MAX] = { "debug", "info", "warn", "error" };
@@ -243,6 +247,10 @@ check_values(const struct nf_config *cfg, struct json_object *arr)
 	if (cfg->public_url[0] != '\0' && strncmp(cfg->public_url, "https://", 8) != 0 &&
 	    strncmp(cfg->public_url, "http://", 7) != 0)
 		problem(arr, "PUBLIC_URL must be an http(s) URL");
+	if (cfg->request_timeout_ms >= NF_NGINX_READ_TIMEOUT_MS)
+		problem(arr, "NONFLEX_REQUEST_TIMEOUT_MS should stay below nginx's "
+		    "fastcgi_read_timeout (30 s), or nginx gives up first and the "
+		    "stuck worker is never replaced");
 	if (cfg->jwt_secret[0] == '\0')
 		problem(arr, "JWT_SECRET is not set (agent login will not work)");
 	else if (strlen(cfg->jwt_secret) < 32)

@@ -34,6 +34,9 @@ struct nf_config {
 	int64_t			 body_max;         /* NONFLEX_BODY_MAX, bytes */
 	int64_t			 log_level;        /* NONFLEX_LOG_LEVEL as enum nf_log_level */
 	int64_t			 dev_routes;       /* NONFLEX_DEV_ROUTES, 0 or 1 */
+	int64_t			 request_timeout_ms; /* NONFLEX_REQUEST_TIMEOUT_MS: per-request
+						      * deadline (watchdog.h); below nginx's
+						      * fastcgi_read_timeout (30 s) */
 };
 
 /*

@@ -4,13 +4,21 @@
  *
  * They expose the pipeline's results (parsed JSON and form bodies, the
  * resolved tenant) and the paths to Redis and nchan, so the integration
- * tests can check them over HTTP.  None of them reveals a secret.
+ * tests can check them over HTTP.  None of them reveals a secret.  The
+ * failure routes (hang, crash, counter) let tests/integ/failures.test.mjs
+ * provoke RELIABILITY battery 57-59 through the real stack: a worker stuck
+ * past its deadline, a worker crashing mid-request, and many workers
+ * racing read-then-write on one document.
  *
  * SPDX-License-Identifier: MIT
  */
 #include "autoconfig.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include <json-c/json.h>
 
@@ -22,7 +30,9 @@
 #include "kv.h"
 #include "nonflex.h"
 #include "req.h"
+#include "store.h"
 #include "tenant.h"
+#include "valid.h"
 
 /* POST /api/dev/echo (JSON): 200 {"tenant", "body": <parsed body>}. */
 enum nf_err
@@ -117,29 +127,238 @@ out:
 	return rc;
 }
 
+/* Optional integer query parameter name in [min, max]; *out keeps its
+ * default when absent. */
+static enum nf_err
+query_int(struct nf_req *r, const char *name, int64_t min, int64_t max, int64_t *out,
+    struct nf_error *e)
+{
+	const char	*v = nf_pairs_get(&r->query, name);
+
+	if (v != NULL && !nf_valid_int(v, min, max, out))
+		return nf_error_set(e, NF_EINVAL, "invalid_query", name,
+		    "%s must be an integer in %lld..%lld", name, (long long)min,
+		    (long long)max);
+	return NF_OK;
+}
+
 /*
- * GET /api/dev/kv: one rate-limit hit in Redis (bucket "dev"), proving the
+ * GET /api/dev/kv[?bucket=slug&limit=N&window_ms=M]: one rate-limit hit in
+ * Redis (bucket "dev", limit 1000000 per 60 s by default), proving the
  * worker's Redis path works.  200 {"allowed", "retry_after_ms"};
- * 503 redis_unavailable.
+ * 429 rate_limited with Retry-After the window's remaining seconds;
+ * 400 naming a bad query parameter; 503 redis_unavailable.
  */
 enum nf_err
 h_dev_kv(struct nf_req *r, struct nf_error *e)
 {
 	struct json_object	*root;
-	int64_t			 retry = 0;
+	const char		*bucket = nf_pairs_get(&r->query, "bucket");
+	int64_t			 retry = 0, limit = 1000000, window = 60000;
 	enum nf_err		 rc;
 	int			 allowed = 0;
 
-	rc = nf_kv_ratelimit_hit(nf_app_kv(r->app), r->tenant->id, "dev", 1000000, 60000,
+	if (bucket == NULL)
+		bucket = "dev";
+	else if (!nf_valid_slug(bucket))
+		return nf_error_set(e, NF_EINVAL, "invalid_query", "bucket",
+		    "bucket must match [a-z0-9-]{1,63}");
+	if ((rc = query_int(r, "limit", 1, 1000000, &limit, e)) != NF_OK ||
+	    (rc = query_int(r, "window_ms", 100, 3600000, &window, e)) != NF_OK)
+		return rc;
+	rc = nf_kv_ratelimit_hit(nf_app_kv(r->app), r->tenant->id, bucket, limit, window,
 	    &allowed, &retry, e);
 	if (rc == NF_EUNAVAIL)
 		return nf_error_set(e, NF_EUNAVAIL, "redis_unavailable", NULL,
 		    "Redis is unavailable");
 	if (rc != NF_OK)
 		return rc;
+	if (!allowed) {
+		nf_resp_retry_after(r, retry);
+		return nf_error_set(e, NF_ERATE, "rate_limited", NULL,
+		    "too many requests; see Retry-After");
+	}
 	root = json_object_new_object();
 	nf_json_add_bool(root, "allowed", allowed);
 	nf_json_add_int(root, "retry_after_ms", retry);
 	nf_resp_json(r, 200, root);
 	return NF_OK;
+}
+
+/* ---- failure injection (RELIABILITY battery 57-59) ---------------------- */
+
+/* Sleep ms, resuming after signals that do not end the process. */
+static void
+sleep_ms(int64_t ms)
+{
+	struct timespec	 ts, left;
+
+	ts.tv_sec = (time_t)(ms / 1000);
+	ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+	while (nanosleep(&ts, &left) != 0 && errno == EINTR)
+		ts = left;
+}
+
+/* Burn CPU for ms, the way a handler caught in a loop would. */
+static void
+spin_ms(int64_t ms)
+{
+	int64_t			 end = nf_mono_ms() + ms;
+	volatile uint64_t	 n = 0;
+
+	while (nf_mono_ms() < end)
+		n++;
+}
+
+/*
+ * POST /api/dev/hang (JSON {ms: 0..600000, spin?: bool}): stay in the
+ * handler ms milliseconds, asleep (like blocked I/O) or, with spin, busy
+ * (like an endless loop).  200 {"ms", "spin"} when it returns; past
+ * NONFLEX_REQUEST_TIMEOUT_MS the watchdog ends the worker instead and
+ * nginx answers 502.  400 naming the field.
+ */
+enum nf_err
+h_dev_hang(struct nf_req *r, struct nf_error *e)
+{
+	static const char *const allowed[] = { "ms", "spin", NULL };
+	struct json_object	*root;
+	int64_t			 ms = 0;
+	enum nf_err		 rc;
+	int			 spin = 0;
+
+	if ((rc = nf_json_reject_unknown(r->json, allowed, e)) != NF_OK ||
+	    (rc = nf_json_get_int(r->json, "ms", 0, 600000, 1, &ms, e)) != NF_OK ||
+	    (rc = nf_json_get_bool(r->json, "spin", 0, &spin, e)) != NF_OK)
+		return rc;
+	if (spin)
+		spin_ms(ms);
+	else
+		sleep_ms(ms);
+	root = json_object_new_object();
+	nf_json_add_int(root, "ms", ms);
+	nf_json_add_bool(root, "spin", spin);
+	nf_resp_json(r, 200, root);
+	return NF_OK;
+}
+
+/* A NULL the compiler cannot see through, so the write below really faults. */
+static int *volatile nowhere;
+
+/*
+ * POST /api/dev/crash (JSON {how: "segv"|"abort"}): crash the worker in
+ * the middle of the request, by an invalid memory write or abort().  Never
+ * answers: nginx answers 502, the crash handler logs the request id and
+ * multiwatch starts a new worker.  400 naming the field.
+ */
+enum nf_err
+h_dev_crash(struct nf_req *r, struct nf_error *e)
+{
+	static const char *const allowed[] = { "how", NULL };
+	static const char *const hows[] = { "segv", "abort", NULL };
+	enum nf_err	 rc;
+	int		 how = -1;
+
+	if ((rc = nf_json_reject_unknown(r->json, allowed, e)) != NF_OK ||
+	    (rc = nf_json_get_enum(r->json, "how", hows, 1, &how, e)) != NF_OK)
+		return rc;
+	if (how == 0)
+		*nowhere = 1;
+	else
+		abort();
+	/* Not reached: both end the process. */
+	return nf_error_set(e, NF_ESYSTEM, NULL, NULL, "the crash did not happen");
+}
+
+/* The counter document's filter {"name": name} (new object). */
+static struct json_object *
+counter_filter(const char *name)
+{
+	struct json_object	*f = json_object_new_object();
+
+	nf_json_add_str(f, "name", name);
+	return f;
+}
+
+static enum nf_err
+counter_reply(struct nf_req *r, int status, struct json_object *doc, struct nf_error *e)
+{
+	struct json_object	*root, *n = NULL;
+
+	if (!json_object_object_get_ex(doc, "n", &n) || !json_object_is_type(n, json_type_int))
+		return nf_error_set(e, NF_ESTORE, "store_error", NULL,
+		    "the counter document has no integer n");
+	root = json_object_new_object();
+	nf_json_add_str(root, "name", json_object_get_string(
+	    json_object_object_get(doc, "name")));
+	nf_json_add_int(root, "n", json_object_get_int64(n));
+	nf_resp_json(r, status, root);
+	return NF_OK;
+}
+
+/*
+ * POST /api/dev/counter (JSON {name: slug}): add 1 to the counter
+ * document of that name with one atomic find-and-modify ($inc, upsert),
+ * the read-then-write that many workers race on.  200 {"name", "n"} with
+ * the new value; 400 naming the field; 503 store_unavailable (with
+ * Retry-After) when the store is busy past its timeout or down.
+ */
+enum nf_err
+h_dev_counter_inc(struct nf_req *r, struct nf_error *e)
+{
+	static const char *const allowed[] = { "name", NULL };
+	struct json_object	*f = NULL, *u = NULL, *inc, *doc = NULL;
+	struct nf_store		*st;
+	const char		*name = NULL;
+	enum nf_err		 rc;
+
+	if ((rc = nf_json_reject_unknown(r->json, allowed, e)) != NF_OK ||
+	    (rc = nf_json_get_string(r->json, "name", 1, 63, 1, &name, e)) != NF_OK)
+		return rc;
+	if (!nf_valid_slug(name))
+		return nf_error_set(e, NF_EINVAL, "invalid_field", "name",
+		    "name must match [a-z0-9-]{1,63}");
+	if ((rc = nf_app_store(r->app, &st, e)) != NF_OK)
+		return rc;
+	f = counter_filter(name);
+	u = json_object_new_object();
+	inc = json_object_new_object();
+	nf_json_add_int(inc, "n", 1);
+	nf_json_add(u, "$inc", inc);
+	if ((rc = nf_store_find_and_modify(st, r->tenant->id, "dev_counters", f, NULL, u,
+	    NF_STORE_UPSERT | NF_STORE_NEW, &doc, e)) != NF_OK)
+		goto out;
+	rc = counter_reply(r, 200, doc, e);
+out:
+	json_object_put(f);
+	json_object_put(u);
+	json_object_put(doc);
+	return rc;
+}
+
+/*
+ * GET /api/dev/counter/:name: 200 {"name", "n"}; 404 not_found when no
+ * such counter; 400 for a bad name; 503 store_unavailable.
+ */
+enum nf_err
+h_dev_counter_get(struct nf_req *r, struct nf_error *e)
+{
+	struct json_object	*f, *doc = NULL;
+	struct nf_store		*st;
+	const char		*name = nf_req_path_param(r, "name");
+	enum nf_err		 rc;
+
+	if (!nf_valid_slug(name))
+		return nf_error_set(e, NF_EINVAL, "invalid_field", "name",
+		    "name must match [a-z0-9-]{1,63}");
+	if ((rc = nf_app_store(r->app, &st, e)) != NF_OK)
+		return rc;
+	f = counter_filter(name);
+	rc = nf_store_find_one(st, r->tenant->id, "dev_counters", f, NULL, &doc, e);
+	if (rc == NF_ENOTFOUND)
+		rc = nf_error_set(e, NF_ENOTFOUND, "not_found", NULL, "no such counter");
+	if (rc == NF_OK)
+		rc = counter_reply(r, 200, doc, e);
+	json_object_put(f);
+	json_object_put(doc);
+	return rc;
 }

@@ -25,5 +25,9 @@ enum nf_err	h_dev_echo(struct nf_req *, struct nf_error *);
 enum nf_err	h_dev_echo_form(struct nf_req *, struct nf_error *);
 enum nf_err	h_dev_events(struct nf_req *, struct nf_error *);
 enum nf_err	h_dev_kv(struct nf_req *, struct nf_error *);
+enum nf_err	h_dev_hang(struct nf_req *, struct nf_error *);
+enum nf_err	h_dev_crash(struct nf_req *, struct nf_error *);
+enum nf_err	h_dev_counter_inc(struct nf_req *, struct nf_error *);
+enum nf_err	h_dev_counter_get(struct nf_req *, struct nf_error *);
 
 #endif

@@ -9,7 +9,9 @@
  * Signals only set flags: SIGHUP asks for a reload before the next
  * request; SIGTERM lets the current request finish, then the loop ends and
  * the process exits 0 (FCGX_ShutdownPending makes a blocked accept give
- * up).
+ * up).  A request that outlives NONFLEX_REQUEST_TIMEOUT_MS, or crashes
+ * the worker, costs only itself: watchdog.c logs it with its request id
+ * and ends the process, and multiwatch starts a fresh one.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -29,6 +31,7 @@
 #include "nonflex.h"
 #include "req.h"
 #include "router.h"
+#include "watchdog.h"
 
 static volatile sig_atomic_t	stopping;
 
@@ -73,6 +76,8 @@ serve(struct nf_app *app, FCGX_Request *fr)
 
 	nf_app_maybe_reload(app);
 	nf_req_init(&r, app, fr->envp, nf_req_fcgx_read, fr->in);
+	/* Disarmed in main() once FCGX_Finish_r has flushed the response. */
+	nf_watchdog_arm(r.request_id, r.method_name, r.path, app->cfg.request_timeout_ms);
 	nf_router_handle(&r, nf_routes, nf_routes_len);
 	if (nf_resp_write(&r, nf_req_fcgx_write, fr->out) < 0)
 		nf_warn("client went away before the response was written");
@@ -99,10 +104,13 @@ main(int argc, char *argv[])
 		nf_app_cleanup(&app);
 		return 1;
 	}
+	if (nf_watchdog_init("nonflex-fcgi", &e) != NF_OK)
+		nf_warn("%s", e.message);
 	nf_info("worker ready (pid %ld)", (long)getpid());
 	while (!stopping && FCGX_Accept_r(&fr) >= 0) {
 		serve(&app, &fr);
 		FCGX_Finish_r(&fr);
+		nf_watchdog_disarm();
 	}
 	FCGX_Free(&fr, 1);
 	nf_info("worker stopping");

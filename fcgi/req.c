@@ -503,25 +503,65 @@ reason(int status)
 	return "Status";
 }
 
+void
+nf_resp_retry_after(struct nf_req *r, int64_t ms)
+{
+	r->retry_after_ms = ms;
+}
+
+/* Did a handler add header name itself (case-insensitive)? */
+static int
+has_header(const struct nf_req *r, const char *name)
+{
+	size_t		 len = strlen(name);
+	const char	*p;
+
+	for (p = r->hdrs; p != NULL && *p != '\0'; p = strstr(p, "\r\n") + 2)
+		if (strncasecmp(p, name, len) == 0 && p[len] == ':')
+			return 1;
+	return 0;
+}
+
+/*
+ * "Retry-After: N\r\n" for 429 and 503 answers, "" otherwise.  Doing it
+ * here, where every response is written, covers the router's error
+ * envelope and handlers that answer 503 themselves (health) alike.
+ */
+static void
+retry_after(const struct nf_req *r, int status, char *buf, size_t bufsz)
+{
+	int64_t	 s = NF_RETRY_AFTER_DEFAULT_S;
+
+	buf[0] = '\0';
+	if ((status != 429 && status != 503) || has_header(r, "Retry-After"))
+		return;
+	if (r->retry_after_ms > 0)
+		s = (r->retry_after_ms + 999) / 1000;
+	if (s > 86400)
+		s = 86400;
+	snprintf(buf, bufsz, "Retry-After: %lld\r\n", (long long)s);
+}
+
 int
 nf_resp_write(struct nf_req *r, nf_req_write_fn wr, void *ctx)
 {
-	char	*head;
+	char	*head, ra[40];
 	int	 rc = 0, status = r->status ? r->status : 500;
 	int	 body = r->method != NF_HEAD && status != 204 && status != 304;
 
+	retry_after(r, status, ra, sizeof(ra));
 	head = nf_xasprintf("Status: %d %s\r\n"
 	    "%s%s"
 	    "Content-Length: %zu\r\n"
 	    "X-Request-Id: %s\r\n"
 	    "X-Content-Type-Options: nosniff\r\n"
 	    "Cache-Control: no-store\r\n"
-	    "%s\r\n",
+	    "%s%s\r\n",
 	    status, reason(status),
 	    r->out != NULL ? "Content-Type: application/json; charset=utf-8" : "",
 	    r->out != NULL ? "\r\n" : "",
 	    status == 204 ? (size_t)0 : r->out_len,
-	    r->request_id,
+	    r->request_id, ra,
 	    r->hdrs != NULL ? r->hdrs : "");
 	if (wr(ctx, head, strlen(head)) < 0)
 		rc = -1;

@@ -92,6 +92,7 @@ struct nf_req {
 	char			*out;           /* body */
 	size_t			 out_len;
 	char			 err_code[48];  /* error code, for the access log */
+	int64_t			 retry_after_ms; /* hint for Retry-After (0: default) */
 };
 
 /* Methods. */
@@ -164,8 +165,17 @@ void		 nf_resp_empty(struct nf_req *, int status);
  * the status of rc; e may be NULL (defaults from rc).  For 5xx statuses of
  * internal errors the message is generic whatever e says. */
 void		 nf_resp_error(struct nf_req *, enum nf_err rc, const struct nf_error *e);
-/* Write status line, headers (plus the fixed security headers and
- * X-Request-Id) and body (none for HEAD).  Returns -1 on write error. */
+/*
+ * Retry-After for this response, in ms (rounded up to whole seconds, at
+ * least 1).  Every 429 and 503 carries Retry-After (nf_resp_write adds
+ * it): a handler that knows when to come back (a rate limit's remaining
+ * window) says so here; otherwise NF_RETRY_AFTER_DEFAULT_S is sent.
+ */
+void		 nf_resp_retry_after(struct nf_req *, int64_t ms);
+#define NF_RETRY_AFTER_DEFAULT_S 2
+/* Write status line, headers (plus the fixed security headers, X-Request-Id
+ * and, for 429/503, Retry-After) and body (none for HEAD).  Returns -1 on
+ * write error. */
 int		 nf_resp_write(struct nf_req *, nf_req_write_fn, void *ctx);
 
 /* libfcgi glue: ctx is an FCGX_Stream *. */

@@ -28,6 +28,13 @@ const struct nf_route nf_routes[] = {
 	    NF_ROUTE_DEV },
 	{ NF_GET, "/api/dev/kv", h_dev_kv, NF_ROLE_NONE, NF_BODY_NONE, 0,
 	    NF_ROUTE_DEV | NF_ROUTE_NEEDS_KV },
+	/* Failure injection for tests/integ/failures.test.mjs. */
+	{ NF_POST, "/api/dev/hang", h_dev_hang, NF_ROLE_NONE, NF_BODY_JSON, 1 * KB, NF_ROUTE_DEV },
+	{ NF_POST, "/api/dev/crash", h_dev_crash, NF_ROLE_NONE, NF_BODY_JSON, 1 * KB, NF_ROUTE_DEV },
+	{ NF_POST, "/api/dev/counter", h_dev_counter_inc, NF_ROLE_NONE, NF_BODY_JSON, 1 * KB,
+	    NF_ROUTE_DEV | NF_ROUTE_NEEDS_STORE },
+	{ NF_GET, "/api/dev/counter/:name", h_dev_counter_get, NF_ROLE_NONE, NF_BODY_NONE, 0,
+	    NF_ROUTE_DEV | NF_ROUTE_NEEDS_STORE },
 };
 
 const size_t nf_routes_len = NF_ARRAY_LEN(nf_routes);

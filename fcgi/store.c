@@ -10,12 +10,23 @@
  * "tenant" key of a private copy, so neither a caller's "tenant" key nor a
  * "$or" can reach another tenant's documents.
  *
+ * The MongoDB backend is a module (store_mongo.so, built from
+ * store_mongo.c and bsonjson.c) loaded here on the first mongodb:// open:
+ * libmongoc and the libraries it pulls in (ICU, libstdc++, SASL plugins,
+ * snappy, ...) cost every process about 3 MB resident, and SQLite
+ * deployments never need them.  See mongo_module() for where it is looked
+ * for.  The module uses nf_log/nf_x* and friends from the executable, which
+ * is linked with -rdynamic for that.
+ *
  * SPDX-License-Identifier: MIT
  */
 #include "autoconfig.h"
 
+#include <dlfcn.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 #include <openssl/evp.h>
@@ -29,6 +40,15 @@
 #define NF_STORE_MAXPATH	256	/* bytes in a dotted path */
 #define NF_STORE_MAXCURSOR	4096	/* bytes in a page cursor */
 #define NF_STORE_MAXPAGE	1000	/* page size limit */
+#define NF_MONGO_MODULE		"store_mongo.so"
+
+/* Set by Makefile.am; the fallbacks keep stray compiles working. */
+#ifndef NF_PKGLIBDIR
+#define NF_PKGLIBDIR		"/usr/local/lib/nonflex"
+#endif
+#ifndef NF_BUILDDIR
+#define NF_BUILDDIR		"."
+#endif
 
 static enum nf_err	check_filter(struct json_object *, int, struct nf_error *);
 
@@ -391,6 +411,76 @@ check_call(struct nf_store *s, const char *coll, struct nf_error *e)
 	return NF_OK;
 }
 
+/*
+ * Where store_mongo.so is looked for.  NONFLEX_MODULE_DIR, when set, is the
+ * only place (an explicit choice must not silently fall back to another
+ * copy); otherwise the first of these holding the file: the configured
+ * $(pkglibdir) (installed layout), the running executable's directory (the
+ * programs of a build tree sit beside the module) and the build tree this
+ * binary was compiled in (unit tests in tests/unit, VPATH builds,
+ * distcheck).  Returns a malloc'd path; when nothing is found, the path
+ * under $(pkglibdir), so the error names where it should be installed.
+ */
+static char *
+module_path(void)
+{
+	char		 exe[PATH_MAX], *p, *slash;
+	const char	*env = getenv("NONFLEX_MODULE_DIR");
+	ssize_t		 n;
+
+	if (env != NULL && env[0] != '\0')
+		return nf_xasprintf("%s/%s", env, NF_MONGO_MODULE);
+	p = nf_xasprintf("%s/%s", NF_PKGLIBDIR, NF_MONGO_MODULE);
+	if (access(p, R_OK) == 0)
+		return p;
+	free(p);
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		if ((slash = strrchr(exe, '/')) != NULL) {
+			*slash = '\0';
+			p = nf_xasprintf("%s/%s", exe, NF_MONGO_MODULE);
+			if (access(p, R_OK) == 0)
+				return p;
+			free(p);
+		}
+	}
+	p = nf_xasprintf("%s/%s", NF_BUILDDIR, NF_MONGO_MODULE);
+	if (access(p, R_OK) == 0)
+		return p;
+	free(p);
+	return nf_xasprintf("%s/%s", NF_PKGLIBDIR, NF_MONGO_MODULE);
+}
+
+/*
+ * The MongoDB backend's ops, loading the module on first use (NULL and e
+ * set when it cannot be loaded; the next call tries again).  The module is
+ * never unloaded: libmongoc keeps process-wide state and threads.
+ */
+static const struct nf_store_ops *
+mongo_module(struct nf_error *e)
+{
+	static const struct nf_store_ops	*ops;
+	void					*h;
+	char					*path;
+
+	if (ops != NULL)
+		return ops;
+	path = module_path();
+	if ((h = dlopen(path, RTLD_NOW | RTLD_LOCAL)) == NULL) {
+		nf_error("cannot load the MongoDB store module %s: %s", path, dlerror());
+		nf_error_set(e, NF_EUNAVAIL, "store_backend_missing", "STORE_URI",
+		    "the MongoDB store module %s cannot be loaded", path);
+	} else if ((ops = dlsym(h, "nf_store_mongo_ops")) == NULL) {
+		nf_error("%s has no nf_store_mongo_ops: %s", path, dlerror());
+		nf_error_set(e, NF_EUNAVAIL, "store_backend_missing", "STORE_URI",
+		    "%s is not a Nonflex store module", path);
+		dlclose(h);
+	}
+	free(path);
+	return ops;
+}
+
 enum nf_err
 nf_store_open(const char *uri, struct nf_store **out, struct nf_error *e)
 {
@@ -404,9 +494,10 @@ nf_store_open(const char *uri, struct nf_store **out, struct nf_error *e)
 	if (strncmp(uri, "sqlite://", 9) == 0)
 		ops = &nf_store_sqlite_ops;
 	else if (strncmp(uri, "mongodb://", 10) == 0 ||
-	    strncmp(uri, "mongodb+srv://", 14) == 0)
-		ops = &nf_store_mongo_ops;
-	else
+	    strncmp(uri, "mongodb+srv://", 14) == 0) {
+		if ((ops = mongo_module(e)) == NULL)
+			return NF_EUNAVAIL;
+	} else
 		return nf_error_set(e, NF_EINVAL, "invalid_store_uri", "STORE_URI",
 		    "store URI must start with sqlite:// or mongodb://");
 	if ((rc = ops->open(uri, &impl, e)) != NF_OK)

@@ -49,6 +49,10 @@
  * json<->BSON converters are tested without a server by
  * tests/unit/t_bsonjson.
  *
+ * Built with bsonjson.c into the module store_mongo.so (see Makefile.am),
+ * which store.c loads only when a mongodb:// URI is opened; it calls back
+ * into the executable for nf_log, nf_x* and nf_error_set.
+ *
  * SPDX-License-Identifier: MIT
  */
 #include "autoconfig.h"
@@ -847,6 +851,12 @@ mongo_delete(void *impl, const char *coll, struct json_object *filter, unsigned 
 	return rc;
 }
 
+/*
+ * The module's one entry point, looked up by store.c with dlsym.  The
+ * module is compiled with -fvisibility=hidden, so everything else
+ * (bsonjson.c included) stays private to it.
+ */
+__attribute__((visibility("default")))
 const struct nf_store_ops nf_store_mongo_ops = {
 	.name = "mongodb",
 	.open = mongo_open,

@@ -413,6 +413,79 @@ START_TEST(envelope)
 }
 END_TEST
 
+/* The Retry-After header line of a raw response, or NULL. */
+static const char *
+retry_after_of(const char *resp)
+{
+	const char	*h = strstr(resp, "\r\nRetry-After: ");
+
+	return h != NULL && h < strstr(resp, "\r\n\r\n") ? h + 2 : NULL;
+}
+
+/* Every 503 and 429 carries Retry-After (battery 57, issue 2 item 9). */
+START_TEST(retry_after)
+{
+	char *const	 env[] = { "REQUEST_METHOD=GET", "REQUEST_URI=/x", NULL };
+	char *const	 kv[] = { "REQUEST_METHOD=GET", "REQUEST_URI=/api/dev/kv", NULL };
+	struct nf_req	 r;
+	struct nf_error	 e;
+	struct sink	 out = { NULL, 0 };
+	const char	*h;
+
+	/* Redis is unreachable here: the router's 503 gets the default. */
+	nf_req_init(&r, &app, kv, NULL, NULL);
+	nf_router_handle(&r, nf_routes, nf_routes_len);
+	ck_assert_int_eq(nf_resp_write(&r, sink_write, &out), 0);
+	nf_req_cleanup(&r);
+	ck_assert_int_eq(status_of(out.buf), 503);
+	ck_assert_ptr_nonnull(strstr(out.buf, "redis_unavailable"));
+	ck_assert_ptr_nonnull(h = retry_after_of(out.buf));
+	ck_assert(strncmp(h, "Retry-After: 2\r\n", 16) == 0);
+	free(out.buf);
+	out.buf = NULL;
+	out.len = 0;
+
+	/* A rate limit's remaining window, rounded up to whole seconds. */
+	nf_req_init(&r, &app, env, NULL, NULL);
+	nf_resp_retry_after(&r, 1500);
+	nf_error_set(&e, NF_ERATE, "rate_limited", NULL, "slow down");
+	nf_resp_error(&r, NF_ERATE, &e);
+	ck_assert_int_eq(nf_resp_write(&r, sink_write, &out), 0);
+	ck_assert_int_eq(status_of(out.buf), 429);
+	ck_assert(strncmp(retry_after_of(out.buf), "Retry-After: 2\r\n", 16) == 0);
+	free(out.buf);
+	out.buf = NULL;
+	out.len = 0;
+	nf_req_cleanup(&r);
+
+	/* A handler's own header is not doubled; a 503 set directly (health)
+	 * gets one too; other statuses never do. */
+	nf_req_init(&r, &app, env, NULL, NULL);
+	ck_assert_int_eq(nf_resp_header(&r, "retry-after", "7"), 0);
+	nf_resp_empty(&r, 503);
+	ck_assert_int_eq(nf_resp_write(&r, sink_write, &out), 0);
+	ck_assert_ptr_null(retry_after_of(out.buf));
+	ck_assert_ptr_nonnull(strstr(out.buf, "\r\nretry-after: 7\r\n"));
+	free(out.buf);
+	out.buf = NULL;
+	out.len = 0;
+	nf_req_cleanup(&r);
+	nf_req_init(&r, &app, env, NULL, NULL);
+	nf_resp_retry_after(&r, 400);
+	nf_resp_empty(&r, 503);
+	ck_assert_int_eq(nf_resp_write(&r, sink_write, &out), 0);
+	ck_assert(strncmp(retry_after_of(out.buf), "Retry-After: 1\r\n", 16) == 0);
+	free(out.buf);
+	out.buf = NULL;
+	out.len = 0;
+	nf_resp_empty(&r, 200);
+	ck_assert_int_eq(nf_resp_write(&r, sink_write, &out), 0);
+	ck_assert_ptr_null(retry_after_of(out.buf));
+	free(out.buf);
+	nf_req_cleanup(&r);
+}
+END_TEST
+
 START_TEST(params_and_headers)
 {
 	char *const	 env[] = { "REQUEST_METHOD=GET", "HTTP_X_TENANT_ID=tenant2",
@@ -463,6 +536,7 @@ main(void)
 	tcase_add_test(tc, query_and_ids);
 	tcase_add_test(tc, envelope);
 	tcase_add_test(tc, params_and_headers);
+	tcase_add_test(tc, retry_after);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
