@@ -244,6 +244,14 @@ h_dev_hang(struct nf_req *r, struct nf_error *e)
 /* A NULL the compiler cannot see through, so the write below really faults. */
 static int *volatile nowhere;
 
+/* A real invalid write; UBSan must not turn it into a clean exit in the
+ * sanitizer build, which would test its handler instead of ours. */
+__attribute__((no_sanitize("undefined"))) static void
+write_nowhere(void)
+{
+	*nowhere = 1;
+}
+
 /*
  * POST /api/dev/crash (JSON {how: "segv"|"abort"}): crash the worker in
  * the middle of the request, by an invalid memory write or abort().  Never
@@ -262,7 +270,7 @@ h_dev_crash(struct nf_req *r, struct nf_error *e)
 	    (rc = nf_json_get_enum(r->json, "how", hows, 1, &how, e)) != NF_OK)
 		return rc;
 	if (how == 0)
-		*nowhere = 1;
+		write_nowhere();
 	else
 		abort();
 	/* Not reached: both end the process. */
