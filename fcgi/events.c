@@ -35,6 +35,7 @@
 #include "nonflex.h"
 #include "log.h"
 #include "events.h"
+#include "valid.h"
 
 #define EV_MAX_BODY	(64 * 1024)     /* an event larger than this is refused */
 #define EV_CONNECT_MS	500             /* connecting to nchan's socket */
@@ -59,30 +60,16 @@ nf_events_cleanup(void)
 	sock_path = NULL;
 }
 
-static int
-in_set(const char *s, size_t max, const char *extra)
-{
-	size_t	n;
-
-	if (s == NULL)
-		return 0;
-	for (n = 0; s[n] != '\0'; n++)
-		if (n >= max || !((s[n] >= 'a' && s[n] <= 'z') ||
-		    (s[n] >= '0' && s[n] <= '9') || strchr(extra, s[n]) != NULL))
-			return 0;
-	return n > 0;
-}
-
 int
 nf_events_valid_topic(const char *topic)
 {
-	return in_set(topic, 64, "_-");
+	return nf_valid_charset(topic, 64, "_-");
 }
 
 char *
 nf_events_channel(const char *tenant, const char *topic)
 {
-	if (!in_set(tenant, 63, "-") || !nf_events_valid_topic(topic))
+	if (!nf_valid_charset(tenant, 63, "-") || !nf_events_valid_topic(topic))
 		return NULL;
 	return nf_xasprintf("%s.%s", tenant, topic);
 }
@@ -91,16 +78,7 @@ nf_events_channel(const char *tenant, const char *topic)
 static int
 valid_type(const char *t)
 {
-	size_t	n;
-
-	if (t == NULL)
-		return 0;
-	for (n = 0; t[n] != '\0'; n++)
-		if (n >= 64 || !((t[n] >= 'a' && t[n] <= 'z') || (t[n] >= 'A' &&
-		    t[n] <= 'Z') || (t[n] >= '0' && t[n] <= '9') ||
-		    strchr("._:-", t[n]) != NULL))
-			return 0;
-	return n > 0;
+	return nf_valid_charset(t, 64, "ABCDEFGHIJKLMNOPQRSTUVWXYZ._:-");
 }
 
 /* Socket send/receive timeout of ms (at least 1 ms: 0 means "none"). */

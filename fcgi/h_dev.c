@@ -277,14 +277,25 @@ h_dev_crash(struct nf_req *r, struct nf_error *e)
 	return nf_error_set(e, NF_ESYSTEM, NULL, NULL, "the crash did not happen");
 }
 
-/* The counter document's filter {"name": name} (new object). */
-static struct json_object *
-counter_filter(const char *name)
+/*
+ * Where both counter routes start: check the name, get the store, and
+ * build the counter document's filter {"name": name} in *f (a new object
+ * the caller puts; left untouched on error).
+ */
+static enum nf_err
+counter_open(struct nf_req *r, const char *name, struct nf_store **st,
+    struct json_object **f, struct nf_error *e)
 {
-	struct json_object	*f = json_object_new_object();
+	enum nf_err	 rc;
 
-	nf_json_add_str(f, "name", name);
-	return f;
+	if (!nf_valid_slug(name))
+		return nf_error_set(e, NF_EINVAL, "invalid_field", "name",
+		    "name must match [a-z0-9-]{1,63}");
+	if ((rc = nf_app_store(r->app, st, e)) != NF_OK)
+		return rc;
+	*f = json_object_new_object();
+	nf_json_add_str(*f, "name", name);
+	return NF_OK;
 }
 
 static enum nf_err
@@ -322,12 +333,8 @@ h_dev_counter_inc(struct nf_req *r, struct nf_error *e)
 	if ((rc = nf_json_reject_unknown(r->json, allowed, e)) != NF_OK ||
 	    (rc = nf_json_get_string(r->json, "name", 1, 63, 1, &name, e)) != NF_OK)
 		return rc;
-	if (!nf_valid_slug(name))
-		return nf_error_set(e, NF_EINVAL, "invalid_field", "name",
-		    "name must match [a-z0-9-]{1,63}");
-	if ((rc = nf_app_store(r->app, &st, e)) != NF_OK)
+	if ((rc = counter_open(r, name, &st, &f, e)) != NF_OK)
 		return rc;
-	f = counter_filter(name);
 	u = json_object_new_object();
 	inc = json_object_new_object();
 	nf_json_add_int(inc, "n", 1);
@@ -350,17 +357,13 @@ out:
 enum nf_err
 h_dev_counter_get(struct nf_req *r, struct nf_error *e)
 {
-	struct json_object	*f, *doc = NULL;
+	struct json_object	*f = NULL, *doc = NULL;
 	struct nf_store		*st;
 	const char		*name = nf_req_path_param(r, "name");
 	enum nf_err		 rc;
 
-	if (!nf_valid_slug(name))
-		return nf_error_set(e, NF_EINVAL, "invalid_field", "name",
-		    "name must match [a-z0-9-]{1,63}");
-	if ((rc = nf_app_store(r->app, &st, e)) != NF_OK)
+	if ((rc = counter_open(r, name, &st, &f, e)) != NF_OK)
 		return rc;
-	f = counter_filter(name);
 	rc = nf_store_find_one(st, r->tenant->id, "dev_counters", f, NULL, &doc, e);
 	if (rc == NF_ENOTFOUND)
 		rc = nf_error_set(e, NF_ENOTFOUND, "not_found", NULL, "no such counter");

@@ -32,6 +32,7 @@
 #include "log.h"
 #include "kv.h"
 #include "jobs.h"
+#include "valid.h"
 
 #define K_DATA		"nf:jobs:data"
 #define K_ATTEMPTS	"nf:jobs:attempts"
@@ -277,20 +278,6 @@ jitter(int64_t bound)
 
 /* --- enqueue and admin ------------------------------------------------ */
 
-static int
-charset_ok(const char *s, size_t max, const char *extra)
-{
-	size_t	n;
-
-	if (s == NULL)
-		return 0;
-	for (n = 0; s[n] != '\0'; n++)
-		if (n >= max || !((s[n] >= 'a' && s[n] <= 'z') ||
-		    (s[n] >= '0' && s[n] <= '9') || strchr(extra, s[n]) != NULL))
-			return 0;
-	return n > 0;
-}
-
 static struct json_object *
 job_json(const char *id, const char *tenant, const char *type,
     struct json_object *payload, int max_attempts)
@@ -323,9 +310,9 @@ enqueue(struct nf_kv *kv, const char *tenant, const char *type,
 
 	if (id_out != NULL)
 		id_out[0] = '\0';
-	if (!charset_ok(tenant, 63, "-"))
+	if (!nf_valid_charset(tenant, 63, "-"))
 		return nf_error_set(err, NF_EINVAL, "invalid_tenant", "tenant", "Invalid tenant id");
-	if (!charset_ok(type, 64, "._-"))
+	if (!nf_valid_charset(type, 64, "._-"))
 		return nf_error_set(err, NF_EINVAL, "invalid_job_type", "type", "Invalid job type");
 	if (payload != NULL && !json_object_is_type(payload, json_type_object))
 		return nf_error_set(err, NF_EINVAL, "invalid_payload", "payload",
@@ -596,7 +583,7 @@ nf_jobs_dead_requeue(struct nf_kv *kv, const char *id, struct nf_error *err)
 {
 	const char	*args[4] = { K_DEAD, K_ATTEMPTS, K_READY, id };
 
-	if (!charset_ok(id, 24, ""))
+	if (!nf_valid_charset(id, 24, ""))
 		return nf_error_set(err, NF_EINVAL, "invalid_id", "id", "Invalid job id");
 	return dead_op(kv, &requeue_lua, args, 3, err);
 }
@@ -606,7 +593,7 @@ nf_jobs_dead_delete(struct nf_kv *kv, const char *id, struct nf_error *err)
 {
 	const char	*args[5] = { K_DEAD, K_DATA, K_ATTEMPTS, K_ERROR, id };
 
-	if (!charset_ok(id, 24, ""))
+	if (!nf_valid_charset(id, 24, ""))
 		return nf_error_set(err, NF_EINVAL, "invalid_id", "id", "Invalid job id");
 	return dead_op(kv, &dead_delete_lua, args, 4, err);
 }

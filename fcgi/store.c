@@ -35,6 +35,7 @@
 #include "nonflex.h"
 #include "store.h"
 #include "store_impl.h"
+#include "valid.h"
 
 #define NF_STORE_MAXDEPTH	20	/* nesting of filters and documents */
 #define NF_STORE_MAXPATH	256	/* bytes in a dotted path */
@@ -62,18 +63,8 @@ einval(struct nf_error *e, const char *field, const char *msg)
 static int
 coll_ok(const char *name)
 {
-	size_t	 i;
-
-	if (name == NULL || name[0] < 'a' || name[0] > 'z')
-		return 0;
-	for (i = 1; name[i] != '\0'; i++) {
-		if (i >= 64)
-			return 0;
-		if (!((name[i] >= 'a' && name[i] <= 'z') ||
-		    (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
-			return 0;
-	}
-	return 1;
+	return name != NULL && name[0] >= 'a' && name[0] <= 'z' &&
+	    nf_valid_charset(name, 64, "_");
 }
 
 /* 1 when s is a usable tenant id (non-empty, short, printable). */
@@ -139,53 +130,48 @@ path_reserved(const char *p)
 	return p[n] == '\0' || p[n] == '.';
 }
 
-/* Stored documents: keys must not start with '$', contain '.', be empty. */
+/*
+ * Walk v within NF_STORE_MAXDEPTH.  With keys set, v is a stored document
+ * and its keys must not start with '$', contain '.' or be empty; without,
+ * v is an operand of $eq/$ne/$in/$nin: data, so any keys.
+ */
 static enum nf_err
-check_doc(struct json_object *v, int depth, struct nf_error *e)
+check_tree(struct json_object *v, int depth, int keys, struct nf_error *e)
 {
 	size_t	 i, n;
 
 	if (depth > NF_STORE_MAXDEPTH)
-		return einval(e, NULL, "document nested too deeply");
+		return einval(e, NULL, keys ? "document nested too deeply" :
+		    "value nested too deeply");
 	if (json_object_is_type(v, json_type_array)) {
 		n = json_object_array_length(v);
 		for (i = 0; i < n; i++)
-			if (check_doc(json_object_array_get_idx(v, i), depth + 1, e) != NF_OK)
+			if (check_tree(json_object_array_get_idx(v, i), depth + 1, keys,
+			    e) != NF_OK)
 				return NF_EINVAL;
 		return NF_OK;
 	}
 	if (!json_object_is_type(v, json_type_object))
 		return NF_OK;
 	json_object_object_foreach(v, key, val) {
-		if (key[0] == '\0' || key[0] == '$' || strchr(key, '.') != NULL)
+		if (keys && (key[0] == '\0' || key[0] == '$' || strchr(key, '.') != NULL))
 			return einval(e, key, "invalid field name in document");
-		if (check_doc(val, depth + 1, e) != NF_OK)
+		if (check_tree(val, depth + 1, keys, e) != NF_OK)
 			return NF_EINVAL;
 	}
 	return NF_OK;
 }
 
-/* Operands of $eq/$ne/$in/$nin are data: any keys, bounded depth. */
+static enum nf_err
+check_doc(struct json_object *v, int depth, struct nf_error *e)
+{
+	return check_tree(v, depth, 1, e);
+}
+
 static enum nf_err
 check_depth(struct json_object *v, int depth, struct nf_error *e)
 {
-	size_t	 i, n;
-
-	if (depth > NF_STORE_MAXDEPTH)
-		return einval(e, NULL, "value nested too deeply");
-	if (json_object_is_type(v, json_type_array)) {
-		n = json_object_array_length(v);
-		for (i = 0; i < n; i++)
-			if (check_depth(json_object_array_get_idx(v, i), depth + 1, e) != NF_OK)
-				return NF_EINVAL;
-	} else if (json_object_is_type(v, json_type_object)) {
-		json_object_object_foreach(v, key, val) {
-			(void)key;
-			if (check_depth(val, depth + 1, e) != NF_OK)
-				return NF_EINVAL;
-		}
-	}
-	return NF_OK;
+	return check_tree(v, depth, 0, e);
 }
 
 static int
@@ -533,20 +519,6 @@ nf_store_ping(struct nf_store *s, struct nf_error *e)
 	return s->ops->ping(s->impl, e);
 }
 
-static int
-index_name_ok(const char *n)
-{
-	size_t	 i;
-
-	if (n == NULL || n[0] == '\0')
-		return 0;
-	for (i = 0; n[i] != '\0'; i++)
-		if (i >= 64 || !((n[i] >= 'a' && n[i] <= 'z') ||
-		    (n[i] >= '0' && n[i] <= '9') || n[i] == '_'))
-			return 0;
-	return 1;
-}
-
 enum nf_err
 nf_store_ensure_index(struct nf_store *s, const char *coll,
     const struct nf_index *ix, struct nf_error *e)
@@ -556,7 +528,7 @@ nf_store_ensure_index(struct nf_store *s, const char *coll,
 
 	if ((rc = check_call(s, coll, e)) != NF_OK)
 		return rc;
-	if (ix == NULL || !index_name_ok(ix->name) || ix->keys[0] == NULL)
+	if (ix == NULL || !nf_valid_charset(ix->name, 64, "_") || ix->keys[0] == NULL)
 		return einval(e, "index", "invalid index definition");
 	for (i = 0; i < NF_INDEX_MAXKEYS && ix->keys[i] != NULL; i++)
 		if (!path_ok(ix->keys[i]) || (ix->dirs[i] != 1 && ix->dirs[i] != -1))

@@ -356,28 +356,29 @@ struct src {
 	const char	*path;
 };
 
+/* The source's JSON type (type = 1) or its value (type = 0) as SQL. */
 static void
-src_type(struct sqb *b, const struct src *s)
+src_expr(struct sqb *b, const struct src *s, int type)
 {
 	if (s->path == NULL) {
-		sqb_add(b, "je.type");
+		sqb_add(b, type ? "je.type" : "je.value");
 		return;
 	}
-	sqb_add(b, "json_type(doc,");
+	sqb_add(b, type ? "json_type(doc," : "json_extract(doc,");
 	sqb_path(b, s->path);
 	sqb_add(b, ")");
 }
 
 static void
+src_type(struct sqb *b, const struct src *s)
+{
+	src_expr(b, s, 1);
+}
+
+static void
 src_val(struct sqb *b, const struct src *s)
 {
-	if (s->path == NULL) {
-		sqb_add(b, "je.value");
-		return;
-	}
-	sqb_add(b, "json_extract(doc,");
-	sqb_path(b, s->path);
-	sqb_add(b, ")");
+	src_expr(b, s, 0);
 }
 
 /* (T IS 'a' OR T IS 'b') */
@@ -839,17 +840,24 @@ exec_sqb(struct sq *q, struct sqb *b, int64_t *changes, struct nf_error *e)
 	return rc;
 }
 
+/* exec_sqb for a builder used once: runs b, then frees it (consumes). */
+static enum nf_err
+exec_once(struct sq *q, struct sqb *b, struct nf_error *e)
+{
+	enum nf_err	 rc = exec_sqb(q, b, NULL, e);
+
+	sqb_free(b);
+	return rc;
+}
+
 static enum nf_err
 exec_sql(struct sq *q, const char *sql, struct nf_error *e)
 {
 	struct sqb	 b;
-	enum nf_err	 rc;
 
 	sqb_init(&b);
 	sqb_add(&b, sql);
-	rc = exec_sqb(q, &b, NULL, e);
-	sqb_free(&b);
-	return rc;
+	return exec_once(q, &b, e);
 }
 
 /* ---- transactions and tables ---------------------------------------- */
@@ -978,7 +986,6 @@ static enum nf_err
 row_insert(struct sq *q, const char *coll, struct json_object *doc, struct nf_error *e)
 {
 	struct sqb	 b;
-	enum nf_err	 rc;
 
 	if (doc_str(doc, "_id") == NULL || doc_str(doc, "tenant") == NULL)
 		return nf_error_set(e, NF_EINVAL, "invalid_query", NULL,
@@ -993,16 +1000,13 @@ row_insert(struct sq *q, const char *coll, struct json_object *doc, struct nf_er
 	sqb_add(&b, ",");
 	sqb_str(&b, doc_text(doc));
 	sqb_add(&b, ")");
-	rc = exec_sqb(q, &b, NULL, e);
-	sqb_free(&b);
-	return rc;
+	return exec_once(q, &b, e);
 }
 
 static enum nf_err
 row_write(struct sq *q, const char *coll, struct json_object *doc, struct nf_error *e)
 {
 	struct sqb	 b;
-	enum nf_err	 rc;
 
 	sqb_init(&b);
 	sqb_add(&b, "UPDATE ");
@@ -1011,25 +1015,20 @@ row_write(struct sq *q, const char *coll, struct json_object *doc, struct nf_err
 	sqb_str(&b, doc_text(doc));
 	sqb_add(&b, " WHERE id = ");
 	sqb_str(&b, doc_str(doc, "_id"));
-	rc = exec_sqb(q, &b, NULL, e);
-	sqb_free(&b);
-	return rc;
+	return exec_once(q, &b, e);
 }
 
 static enum nf_err
 row_delete(struct sq *q, const char *coll, const char *id, struct nf_error *e)
 {
 	struct sqb	 b;
-	enum nf_err	 rc;
 
 	sqb_init(&b);
 	sqb_add(&b, "DELETE FROM ");
 	sqb_table(&b, coll);
 	sqb_add(&b, " WHERE id = ");
 	sqb_str(&b, id);
-	rc = exec_sqb(q, &b, NULL, e);
-	sqb_free(&b);
-	return rc;
+	return exec_once(q, &b, e);
 }
 
 /* Append "SELECT doc FROM ... LIMIT ? OFFSET ?" to b. */

@@ -237,3 +237,18 @@ nf_valid_request_id(const char *s)
 
 	return s != NULL && (len = strlen(s)) >= 1 && len <= 128 && all(s, len, is_rid_char);
 }
+
+int
+nf_valid_charset(const char *s, size_t max, const char *extra)
+{
+	size_t	 n;
+
+	if (s == NULL)
+		return 0;
+	for (n = 0; s[n] != '\0'; n++)
+		if (n >= max || !((s[n] >= 'a' && s[n] <= 'z') ||
+		    (s[n] >= '0' && s[n] <= '9') ||
+		    (extra != NULL && strchr(extra, s[n]) != NULL)))
+			return 0;
+	return n > 0;
+}

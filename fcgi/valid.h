@@ -29,5 +29,8 @@ int	nf_valid_enum(const char *s, const char *const *table);
 /* Twilio SID: prefix (two upper-case letters; NULL = any) + 32 hex. */
 int	nf_valid_twilio_sid(const char *s, const char *prefix);
 int	nf_valid_request_id(const char *);  /* [A-Za-z0-9._:-]{1,128} */
+/* 1..max bytes, each [a-z0-9] or one of the bytes in extra (NULL = none):
+ * the one check behind topic, tenant, job type and index names. */
+int	nf_valid_charset(const char *s, size_t max, const char *extra);
 
 #endif

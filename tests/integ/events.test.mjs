@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { assertError, assertJson, assertNoSecrets } from './lib/check.mjs';
+import { assertError, assertJson, stopChecked } from './lib/check.mjs';
 import { request } from './lib/http.mjs';
 import { subscribe } from './lib/sse.mjs';
 import { startStack } from './lib/stack.mjs';
@@ -24,13 +24,7 @@ before(async () => {
 after(() => {
 	for (const s of subs)
 		s.close();
-	if (!stack)
-		return;
-	try {
-		assertNoSecrets(stack);
-	} finally {
-		stack.stop();
-	}
+	stopChecked(stack);
 });
 
 let seq = 0;

@@ -24,23 +24,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { assertError, assertJson, assertNoSecrets, logLines } from './lib/check.mjs';
+import { assertError, assertJson, logLines, stopChecked, waitFor } from './lib/check.mjs';
 import { hammer, request } from './lib/http.mjs';
 import { sleep, startStack, workerPids } from './lib/stack.mjs';
 
 const DEADLINE_MS = 1500;
-
-async function waitFor(what, fn, ms) {
-	const deadline = Date.now() + ms;
-	let last;
-	while (Date.now() < deadline) {
-		last = await fn();
-		if (last === true)
-			return;
-		await sleep(100);
-	}
-	assert.fail(`${what} not reached within ${ms} ms (last: ${JSON.stringify(last)})`);
-}
 
 // The JSON lines of the worker log (fcgi.log also holds multiwatch's text).
 function workerLog(stack) {
@@ -96,15 +84,7 @@ describe('a worker with a short request deadline', () => {
 		stack = await startStack({ workers: 2,
 			env: { NONFLEX_REQUEST_TIMEOUT_MS: String(DEADLINE_MS) } });
 	});
-	after(() => {
-		if (!stack)
-			return;
-		try {
-			assertNoSecrets(stack);
-		} finally {
-			stack.stop();
-		}
-	});
+	after(() => stopChecked(stack));
 
 	for (const spin of [true, false]) {
 		const kind = spin ? 'an endless loop' : 'a blocked sleep';
@@ -222,15 +202,7 @@ describe('a store that cannot be opened', () => {
 				return { STORE_URI: `sqlite://${path.join(dir, 'db-is-a-dir')}` };
 			} });
 	});
-	after(() => {
-		if (!stack)
-			return;
-		try {
-			assertNoSecrets(stack);
-		} finally {
-			stack.stop();
-		}
-	});
+	after(() => stopChecked(stack));
 
 	test('answers 503 with Retry-After quickly, never 500', async () => {
 		for (let i = 0; i < 6; i++) {
@@ -257,15 +229,7 @@ describe('a store held busy past SQLite\'s busy timeout', () => {
 	before(async () => {
 		stack = await startStack({ workers: 2 });
 	});
-	after(() => {
-		if (!stack)
-			return;
-		try {
-			assertNoSecrets(stack);
-		} finally {
-			stack.stop();
-		}
-	});
+	after(() => stopChecked(stack));
 
 	test('503 store_unavailable with Retry-After, no partial write, then recovery', async () => {
 		const name = `busy-${process.pid}`;

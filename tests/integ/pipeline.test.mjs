@@ -10,8 +10,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
-import { assertError, assertJson, assertNoSecrets, GENERATED_ID,
-	logLines } from './lib/check.mjs';
+import { assertError, assertJson, GENERATED_ID, logLines,
+	stopChecked } from './lib/check.mjs';
 import { rawRequest, request } from './lib/http.mjs';
 import { sleep, startStack } from './lib/stack.mjs';
 
@@ -21,15 +21,7 @@ before(async () => {
 	stack = await startStack();
 });
 
-after(() => {
-	if (!stack)
-		return;
-	try {
-		assertNoSecrets(stack);
-	} finally {
-		stack.stop();
-	}
-});
+after(() => stopChecked(stack));
 
 const get = (path, headers = {}, extra = {}) => request(stack, { path, headers, ...extra });
 const post = (path, body, contentType, headers = {}) =>

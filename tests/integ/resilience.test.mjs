@@ -13,7 +13,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { assertError, assertJson, assertNoSecrets } from './lib/check.mjs';
+import { assertError, assertJson, stopChecked, waitFor } from './lib/check.mjs';
 import { hammer, request, traffic } from './lib/http.mjs';
 import { allProcesses, SRCDIR, sleep, startStack, workerPids } from './lib/stack.mjs';
 
@@ -31,32 +31,12 @@ before(async () => {
 	});
 });
 
-after(() => {
-	if (!stack)
-		return;
-	try {
-		assertNoSecrets(stack);
-	} finally {
-		stack.stop();
-	}
-});
+after(() => stopChecked(stack));
 
 const current = (tenant = 'tenant1', timeout = 10000) =>
 	request(stack, { path: '/api/tenants/current', headers: { 'X-Tenant-Id': tenant }, timeout });
 const kv = (timeout = 5000) =>
 	request(stack, { path: '/api/dev/kv', headers: { 'X-Tenant-Id': 'tenant1' }, timeout });
-
-async function waitFor(what, fn, ms) {
-	const deadline = Date.now() + ms;
-	let last;
-	while (Date.now() < deadline) {
-		last = await fn();
-		if (last === true)
-			return;
-		await sleep(100);
-	}
-	assert.fail(`${what} not reached within ${ms} ms (last: ${JSON.stringify(last)})`);
-}
 
 describe('stack basics', () => {
 	test('NONFLEX_WORKERS nonflex-fcgi processes run', () => {

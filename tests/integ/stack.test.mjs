@@ -10,7 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { assertError, assertJson, assertNoSecrets } from './lib/check.mjs';
+import { assertError, assertJson, assertNoSecrets, stopChecked } from './lib/check.mjs';
 import { request } from './lib/http.mjs';
 import { stackProcesses, startStack, workerPids } from './lib/stack.mjs';
 
@@ -23,16 +23,7 @@ before(async () => {
 	b = await startStack({ env: { NONFLEX_DEV_ROUTES: undefined } });
 });
 
-after(() => {
-	try {
-		for (const s of [a, b])
-			if (s && !s.stopped)
-				assertNoSecrets(s);
-	} finally {
-		a?.stop();
-		b?.stop();
-	}
-});
+after(() => stopChecked(a, b));
 
 // Loopback TCP listeners on port, from /proc/net/tcp{,6}: [{addr, port}].
 function listeners(port) {

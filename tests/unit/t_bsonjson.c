@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 
 #include "bsonjson.h"
+#include "testutil.h"
 
 static const char *OID = "5f1d7c2e9a3b4c5d6e7f8091";
 
@@ -556,11 +557,5 @@ suite(void)
 int
 main(void)
 {
-	SRunner	*sr = srunner_create(suite());
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tu_run(suite());
 }

@@ -262,8 +262,7 @@ events_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
+	int	 rc;
 
 	if (access(NGINX, X_OK) != 0 || access(NCHAN, R_OK) != 0)
 		return 77;
@@ -277,16 +276,12 @@ main(void)
 	}
 	redis_url = tu_redis_start();
 	nf_events_init(sock);
-	sr = srunner_create(events_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	rc = tu_run_nofork(events_suite());
 	nf_events_cleanup();
 	nginx_stop();
 	tu_rmtree(dir);
 	free(dir);
 	free(sock);
 	free(redis_url);
-	return failed == 0 ? 0 : 1;
+	return rc;
 }

@@ -15,6 +15,7 @@
 
 #include "json.h"
 #include "nonflex.h"
+#include "testutil.h"
 
 static enum nf_err
 parse(const char *s, size_t len, struct json_object **o, struct nf_error *e)
@@ -247,10 +248,8 @@ END_TEST
 int
 main(void)
 {
-	Suite	*s = suite_create("json");
-	TCase	*tc = tcase_create("json");
-	SRunner	*sr;
-	int	 failed;
+	TCase	*tc;
+	Suite	*s = tu_suite("json", &tc);
 
 	tcase_add_test(tc, accepts);
 	tcase_add_test(tc, rejects);
@@ -259,10 +258,5 @@ main(void)
 	tcase_add_test(tc, getters);
 	tcase_add_test(tc, unknown_fields);
 	tcase_add_test(tc, serialize);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tu_run(s);
 }

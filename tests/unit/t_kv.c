@@ -292,16 +292,5 @@ kv_suite(void)
 int
 main(void)
 {
-	SRunner	*sr;
-	int	 failed;
-
-	if ((url = tu_redis_start()) == NULL)
-		return 77;
-	sr = srunner_create(kv_suite());
-	srunner_set_fork_status(sr, CK_NOFORK);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	free(url);
-	return failed == 0 ? 0 : 1;
+	return tu_main_redis(kv_suite, &url);
 }

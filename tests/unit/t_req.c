@@ -17,10 +17,12 @@
 #include <json-c/json.h>
 
 #include "app.h"
+#include "fakereq.h"
 #include "json.h"
 #include "nonflex.h"
 #include "req.h"
 #include "router.h"
+#include "testutil.h"
 #include "valid.h"
 
 static struct nf_app	app;
@@ -138,53 +140,14 @@ END_TEST
 
 /* ---- whole requests ---- */
 
-struct src {
-	const char	*p;
-	size_t		 len, off;
-};
-
-static ssize_t
-src_read(void *ctx, char *buf, size_t n)
-{
-	struct src	*s = ctx;
-	size_t		 k = s->len - s->off;
-
-	if (k > n)
-		k = n;
-	if (k > 7)
-		k = 7;  /* short reads on purpose */
-	memcpy(buf, s->p + s->off, k);
-	s->off += k;
-	return (ssize_t)k;
-}
-
-struct sink {
-	char	*buf;
-	size_t	 len;
-};
-
-static ssize_t
-sink_write(void *ctx, const char *b, size_t n)
-{
-	struct sink	*s = ctx;
-
-	s->buf = nf_xrealloc(s->buf, s->len + n + 1);
-	memcpy(s->buf + s->len, b, n);
-	s->len += n;
-	s->buf[s->len] = '\0';
-	return (ssize_t)n;
-}
-
-/* POST body (len bytes) to uri with ct; returns the raw response. *read
+/* POST body (len bytes) to uri with ct; returns the raw response. *nread
  * (may be NULL) receives how many body bytes the pipeline read. */
 static char *
 post(const char *uri, const char *ct, const char *body, size_t len, const char *cl,
     const char *extra, size_t *nread)
 {
-	char		*env[8], *u, *c, *l;
-	struct src	 s = { body, len, 0 };
-	struct sink	 out = { NULL, 0 };
-	struct nf_req	 r;
+	char		*env[8], *u, *c, *l, *resp;
+	struct tu_src	 s = { body, len, 0 };
 	size_t		 n = 0;
 
 	env[n++] = "REQUEST_METHOD=POST";
@@ -195,61 +158,21 @@ post(const char *uri, const char *ct, const char *body, size_t len, const char *
 	if (extra != NULL)
 		env[n++] = (char *)extra;
 	env[n] = NULL;
-	nf_req_init(&r, &app, env, src_read, &s);
-	nf_router_handle(&r, nf_routes, nf_routes_len);
-	ck_assert_int_eq(nf_resp_write(&r, sink_write, &out), 0);
-	nf_req_cleanup(&r);
+	resp = tu_req_run(&app, env, &s);
 	free(u);
 	free(c);
 	free(l);
 	if (nread != NULL)
 		*nread = s.off;
-	return out.buf;
+	return resp;
 }
 
-static int
-status_of(const char *resp)
-{
-	return atoi(resp + 8);
-}
-
-static struct json_object *
-body_of(const char *resp)
-{
-	const char		*b = strstr(resp, "\r\n\r\n");
-	struct json_object	*o = NULL;
-	struct nf_error		 e;
-
-	ck_assert_ptr_nonnull(b);
-	b += 4;
-	ck_assert_msg(nf_json_parse(b, strlen(b), &o, &e) == NF_OK, "body: %s", b);
-	return o;
-}
-
-static const char *
-err_member(struct json_object *o, const char *name)
-{
-	struct json_object	*err, *v;
-
-	if (!json_object_object_get_ex(o, "error", &err) ||
-	    !json_object_object_get_ex(err, name, &v))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-/* Expect an error envelope with this status and code. */
+/* Expect an error envelope with this status and code; frees resp. */
 static void
 expect_error(char *resp, int status, const char *code)
 {
-	struct json_object	*o;
-
-	ck_assert_msg(status_of(resp) == status, "want %d got: %s", status, resp);
-	o = body_of(resp);
-	ck_assert_str_eq(err_member(o, "code"), code);
-	ck_assert_ptr_nonnull(err_member(o, "message"));
-	ck_assert_ptr_nonnull(err_member(o, "request_id"));
-	json_object_put(o);
-	ck_assert(strstr(resp, "Content-Type: application/json; charset=utf-8\r\n") != NULL);
+	ck_assert_msg(tu_resp_status(resp) == status, "want %d got: %s", status, resp);
+	tu_check_error(resp, code);
 	free(resp);
 }
 
@@ -263,8 +186,8 @@ START_TEST(json_bodies)
 	char			*resp;
 
 	resp = post("/api/dev/echo", JSON_CT "; charset=utf-8", ok, strlen(ok), NULL, NULL, NULL);
-	ck_assert_int_eq(status_of(resp), 200);
-	o = body_of(resp);
+	ck_assert_int_eq(tu_resp_status(resp), 200);
+	o = tu_resp_body(resp);
 	ck_assert(json_object_object_get_ex(o, "body", &b));
 	ck_assert_str_eq(nf_json_str(b, NULL), ok);   /* operators are data */
 	ck_assert(json_object_object_get_ex(o, "tenant", &b));
@@ -315,7 +238,7 @@ START_TEST(caps_and_lengths)
 	{
 		char	*resp = post("/api/dev/echo", JSON_CT, "{}GARBAGE", 9, "2", NULL, &nread);
 
-		ck_assert_int_eq(status_of(resp), 200);
+		ck_assert_int_eq(tu_resp_status(resp), 200);
 		ck_assert_uint_eq(nread, 2);
 		free(resp);
 	}
@@ -329,8 +252,8 @@ START_TEST(form_bodies)
 	char			*resp;
 
 	resp = post("/api/dev/echo-form", FORM_CT, f, strlen(f), NULL, NULL, NULL);
-	ck_assert_int_eq(status_of(resp), 200);
-	o = body_of(resp);
+	ck_assert_int_eq(tu_resp_status(resp), 200);
+	o = tu_resp_body(resp);
 	ck_assert(json_object_object_get_ex(o, "fields", &fields));
 	ck_assert_uint_eq(json_object_array_length(fields), 4);
 	p = json_object_array_get_idx(fields, 0);
@@ -375,7 +298,7 @@ START_TEST(envelope)
 {
 	struct nf_req		 r;
 	struct nf_error		 e;
-	struct sink		 out = { NULL, 0 };
+	char			*resp;
 	char *const		 env[] = { "REQUEST_METHOD=GET", "REQUEST_URI=/x", NULL };
 	struct json_object	*o;
 
@@ -383,31 +306,29 @@ START_TEST(envelope)
 	nf_error_set(&e, NF_ESTORE, "sqlite_busy", "secret_field",
 	    "SQL error near 'SELECT password FROM agents'");
 	nf_resp_error(&r, NF_ESTORE, &e);
-	ck_assert_int_eq(nf_resp_write(&r, sink_write, &out), 0);
-	ck_assert_int_eq(status_of(out.buf), 500);
-	ck_assert(strstr(out.buf, "SELECT") == NULL);
-	ck_assert(strstr(out.buf, "sqlite_busy") == NULL);
-	ck_assert(strstr(out.buf, "secret_field") == NULL);
-	o = body_of(out.buf);
-	ck_assert_str_eq(err_member(o, "code"), "internal_error");
+	resp = tu_resp_text(&r);
+	ck_assert_int_eq(tu_resp_status(resp), 500);
+	ck_assert(strstr(resp, "SELECT") == NULL);
+	ck_assert(strstr(resp, "sqlite_busy") == NULL);
+	ck_assert(strstr(resp, "secret_field") == NULL);
+	o = tu_resp_body(resp);
+	ck_assert_str_eq(tu_resp_error(o, "code"), "internal_error");
 	json_object_put(o);
-	free(out.buf);
-	out.buf = NULL;
-	out.len = 0;
+	free(resp);
 	/* Field is included for client errors; headers never take CR/LF. */
 	nf_error_set(&e, NF_EINVAL, "invalid_field", "phone", "phone must be E.164");
 	nf_resp_error(&r, NF_EINVAL, &e);
 	ck_assert_int_eq(nf_resp_header(&r, "X-Test", "a\r\nSet-Cookie: x"), -1);
 	ck_assert_int_eq(nf_resp_header(&r, "X-Bad\n", "a"), -1);
 	ck_assert_int_eq(nf_resp_header(&r, "X-Good", "yes"), 0);
-	ck_assert_int_eq(nf_resp_write(&r, sink_write, &out), 0);
-	ck_assert_int_eq(status_of(out.buf), 400);
-	ck_assert(strstr(out.buf, "Set-Cookie") == NULL);
-	ck_assert(strstr(out.buf, "\r\nX-Good: yes\r\n") != NULL);
-	o = body_of(out.buf);
-	ck_assert_str_eq(err_member(o, "field"), "phone");
+	resp = tu_resp_text(&r);
+	ck_assert_int_eq(tu_resp_status(resp), 400);
+	ck_assert(strstr(resp, "Set-Cookie") == NULL);
+	ck_assert(strstr(resp, "\r\nX-Good: yes\r\n") != NULL);
+	o = tu_resp_body(resp);
+	ck_assert_str_eq(tu_resp_error(o, "field"), "phone");
 	json_object_put(o);
-	free(out.buf);
+	free(resp);
 	nf_req_cleanup(&r);
 	nf_req_cleanup(NULL);
 }
@@ -429,33 +350,26 @@ START_TEST(retry_after)
 	char *const	 kv[] = { "REQUEST_METHOD=GET", "REQUEST_URI=/api/dev/kv", NULL };
 	struct nf_req	 r;
 	struct nf_error	 e;
-	struct sink	 out = { NULL, 0 };
+	char		*resp;
 	const char	*h;
 
 	/* Redis is unreachable here: the router's 503 gets the default. */
-	nf_req_init(&r, &app, kv, NULL, NULL);
-	nf_router_handle(&r, nf_routes, nf_routes_len);
-	ck_assert_int_eq(nf_resp_write(&r, sink_write, &out), 0);
-	nf_req_cleanup(&r);
-	ck_assert_int_eq(status_of(out.buf), 503);
-	ck_assert_ptr_nonnull(strstr(out.buf, "redis_unavailable"));
-	ck_assert_ptr_nonnull(h = retry_after_of(out.buf));
+	resp = tu_req_run(&app, kv, NULL);
+	ck_assert_int_eq(tu_resp_status(resp), 503);
+	ck_assert_ptr_nonnull(strstr(resp, "redis_unavailable"));
+	ck_assert_ptr_nonnull(h = retry_after_of(resp));
 	ck_assert(strncmp(h, "Retry-After: 2\r\n", 16) == 0);
-	free(out.buf);
-	out.buf = NULL;
-	out.len = 0;
+	free(resp);
 
 	/* A rate limit's remaining window, rounded up to whole seconds. */
 	nf_req_init(&r, &app, env, NULL, NULL);
 	nf_resp_retry_after(&r, 1500);
 	nf_error_set(&e, NF_ERATE, "rate_limited", NULL, "slow down");
 	nf_resp_error(&r, NF_ERATE, &e);
-	ck_assert_int_eq(nf_resp_write(&r, sink_write, &out), 0);
-	ck_assert_int_eq(status_of(out.buf), 429);
-	ck_assert(strncmp(retry_after_of(out.buf), "Retry-After: 2\r\n", 16) == 0);
-	free(out.buf);
-	out.buf = NULL;
-	out.len = 0;
+	resp = tu_resp_text(&r);
+	ck_assert_int_eq(tu_resp_status(resp), 429);
+	ck_assert(strncmp(retry_after_of(resp), "Retry-After: 2\r\n", 16) == 0);
+	free(resp);
 	nf_req_cleanup(&r);
 
 	/* A handler's own header is not doubled; a 503 set directly (health)
@@ -463,25 +377,21 @@ START_TEST(retry_after)
 	nf_req_init(&r, &app, env, NULL, NULL);
 	ck_assert_int_eq(nf_resp_header(&r, "retry-after", "7"), 0);
 	nf_resp_empty(&r, 503);
-	ck_assert_int_eq(nf_resp_write(&r, sink_write, &out), 0);
-	ck_assert_ptr_null(retry_after_of(out.buf));
-	ck_assert_ptr_nonnull(strstr(out.buf, "\r\nretry-after: 7\r\n"));
-	free(out.buf);
-	out.buf = NULL;
-	out.len = 0;
+	resp = tu_resp_text(&r);
+	ck_assert_ptr_null(retry_after_of(resp));
+	ck_assert_ptr_nonnull(strstr(resp, "\r\nretry-after: 7\r\n"));
+	free(resp);
 	nf_req_cleanup(&r);
 	nf_req_init(&r, &app, env, NULL, NULL);
 	nf_resp_retry_after(&r, 400);
 	nf_resp_empty(&r, 503);
-	ck_assert_int_eq(nf_resp_write(&r, sink_write, &out), 0);
-	ck_assert(strncmp(retry_after_of(out.buf), "Retry-After: 1\r\n", 16) == 0);
-	free(out.buf);
-	out.buf = NULL;
-	out.len = 0;
+	resp = tu_resp_text(&r);
+	ck_assert(strncmp(retry_after_of(resp), "Retry-After: 1\r\n", 16) == 0);
+	free(resp);
 	nf_resp_empty(&r, 200);
-	ck_assert_int_eq(nf_resp_write(&r, sink_write, &out), 0);
-	ck_assert_ptr_null(retry_after_of(out.buf));
-	free(out.buf);
+	resp = tu_resp_text(&r);
+	ck_assert_ptr_null(retry_after_of(resp));
+	free(resp);
 	nf_req_cleanup(&r);
 }
 END_TEST
@@ -510,22 +420,12 @@ END_TEST
 int
 main(void)
 {
-	Suite		*s = suite_create("req");
-	TCase		*tc = tcase_create("req");
-	SRunner		*sr;
-	struct nf_error	 e;
-	int		 failed;
+	TCase	*tc;
+	Suite	*s = tu_suite("req", &tc);
 
-	setenv("TENANTS_FILE", TOP_SRCDIR "/infra/tenants.json", 1);
-	setenv("REDIS_URL", "redis://127.0.0.1:1", 1);
 	setenv("NONFLEX_DEV_ROUTES", "1", 1);
-	setenv("NONFLEX_LOG_LEVEL", "error", 1);
 	unsetenv("NONFLEX_BODY_MAX");
-	unsetenv("DEFAULT_TENANT");
-	if (nf_app_init(&app, "t_req", &e) != NF_OK) {
-		fprintf(stderr, "app init: %s\n", e.message);
-		return 1;
-	}
+
 	tcase_add_test(tc, content_types);
 	tcase_add_test(tc, form_decoding);
 	tcase_add_test(tc, form_errors);
@@ -537,11 +437,5 @@ main(void)
 	tcase_add_test(tc, envelope);
 	tcase_add_test(tc, params_and_headers);
 	tcase_add_test(tc, retry_after);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	nf_app_cleanup(&app);
-	return failed == 0 ? 0 : 1;
+	return tu_app_run(&app, "t_req", s);
 }

@@ -13,13 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "app.h"
-#include "json.h"
+#include "fakereq.h"
 #include "nonflex.h"
 #include "req.h"
 #include "router.h"
+#include "testutil.h"
 
 static enum nf_err
 h_dummy(struct nf_req *r, struct nf_error *e)
@@ -154,62 +153,18 @@ END_TEST
 
 static struct nf_app	app;
 
-struct sink {
-	char	*buf;
-	size_t	 len;
-};
-
-static ssize_t
-sink_write(void *ctx, const char *b, size_t n)
-{
-	struct sink	*s = ctx;
-
-	s->buf = nf_xrealloc(s->buf, s->len + n + 1);
-	memcpy(s->buf + s->len, b, n);
-	s->len += n;
-	s->buf[s->len] = '\0';
-	return (ssize_t)n;
-}
-
 /* Run one request; returns the raw response (caller frees). */
 static char *
 run(char *const *env)
 {
-	struct nf_req	 r;
-	struct sink	 s = { NULL, 0 };
-
-	nf_req_init(&r, &app, env, NULL, NULL);
-	nf_router_handle(&r, nf_routes, nf_routes_len);
-	ck_assert_int_eq(nf_resp_write(&r, sink_write, &s), 0);
-	nf_req_cleanup(&r);
-	return s.buf;
+	return tu_req_run(&app, env, NULL);
 }
 
-static struct json_object *
-body_of(const char *resp)
-{
-	const char		*b = strstr(resp, "\r\n\r\n");
-	struct json_object	*o = NULL;
-	struct nf_error		 e;
-
-	ck_assert_ptr_nonnull(b);
-	b += 4;
-	ck_assert_int_eq(nf_json_parse(b, strlen(b), &o, &e), NF_OK);
-	return o;
-}
-
+/* An error envelope, with the fixed security headers. */
 static void
 check_error(const char *resp, const char *code)
 {
-	struct json_object	*o = body_of(resp), *err, *v;
-
-	ck_assert(json_object_object_get_ex(o, "error", &err));
-	ck_assert(json_object_object_get_ex(err, "code", &v));
-	ck_assert_str_eq(json_object_get_string(v), code);
-	ck_assert(json_object_object_get_ex(err, "message", &v));
-	ck_assert(json_object_object_get_ex(err, "request_id", &v));
-	json_object_put(o);
-	ck_assert(strstr(resp, "Content-Type: application/json; charset=utf-8\r\n") != NULL);
+	tu_check_error(resp, code);
 	ck_assert(strstr(resp, "X-Content-Type-Options: nosniff\r\n") != NULL);
 	ck_assert(strstr(resp, "Cache-Control: no-store\r\n") != NULL);
 	ck_assert(strstr(resp, "X-Request-Id: ") != NULL);
@@ -298,22 +253,12 @@ END_TEST
 int
 main(void)
 {
-	Suite		*s = suite_create("router");
-	TCase		*tc = tcase_create("router");
-	SRunner		*sr;
-	struct nf_error	 e;
-	int		 failed;
+	TCase	*tc;
+	Suite	*s = tu_suite("router", &tc);
 
-	setenv("TENANTS_FILE", TOP_SRCDIR "/infra/tenants.json", 1);
 	setenv("CLIENT_URL", "https://app.example.com/, http://localhost:5173", 1);
-	setenv("REDIS_URL", "redis://127.0.0.1:1", 1);
 	setenv("NONFLEX_DEV_ROUTES", "0", 1);
-	setenv("NONFLEX_LOG_LEVEL", "error", 1);
-	unsetenv("DEFAULT_TENANT");
-	if (nf_app_init(&app, "t_router", &e) != NF_OK) {
-		fprintf(stderr, "app init: %s\n", e.message);
-		return 1;
-	}
+
 	tcase_add_test(tc, literal_and_params);
 	tcase_add_test(tc, head_and_405);
 	tcase_add_test(tc, path_policy);
@@ -321,11 +266,5 @@ main(void)
 	tcase_add_test(tc, pipeline_404_405);
 	tcase_add_test(tc, pipeline_head);
 	tcase_add_test(tc, pipeline_cors);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	nf_app_cleanup(&app);
-	return failed == 0 ? 0 : 1;
+	return tu_app_run(&app, "t_router", s);
 }

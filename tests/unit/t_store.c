@@ -1502,18 +1502,6 @@ store_suite(const char *name, int sqlite)
 	return s;
 }
 
-static int
-run_suite(const char *name, int sqlite)
-{
-	SRunner	*sr = srunner_create(store_suite(name, sqlite));
-	int	 failed;
-
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed;
-}
-
 /* mongodb://host/db?opts -> same URI with db_<random>; *db gets the name. */
 static char *
 mongo_test_uri(const char *base, char **db)
@@ -1564,12 +1552,12 @@ main(void)
 {
 	const char	*mongo = getenv("TEST_MONGO_URI");
 	char		*dir, *db = NULL, *muri;
-	int		 failed;
+	int		 rc;
 
 	dir = tmpdir = tu_tmpdir("store");
 	sqlite_path = nf_xasprintf("%s/store.db", dir);
 	uri = nf_xasprintf("sqlite://%s", sqlite_path);
-	failed = run_suite("store-sqlite", 1);
+	rc = tu_run(store_suite("store-sqlite", 1));
 	tu_rmtree(dir);
 	free(dir);
 	if (mongo == NULL || mongo[0] == '\0') {
@@ -1577,10 +1565,10 @@ main(void)
 	} else {
 		muri = mongo_test_uri(mongo, &db);
 		uri = muri;
-		failed += run_suite("store-mongodb", 0);
+		rc |= tu_run(store_suite("store-mongodb", 0));
 		mongo_drop(muri, db);
 		free(muri);
 		free(db);
 	}
-	return failed == 0 ? 0 : 1;
+	return rc;
 }

@@ -19,6 +19,7 @@
 #include "json.h"
 #include "nonflex.h"
 #include "tenant.h"
+#include "testutil.h"
 
 static const char *const env_names[] = {
 	"TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_API_KEY", "TWILIO_API_SECRET",
@@ -339,10 +340,8 @@ END_TEST
 int
 main(void)
 {
-	Suite	*s = suite_create("tenant");
-	TCase	*tc = tcase_create("tenant");
-	SRunner	*sr;
-	int	 failed;
+	TCase	*tc;
+	Suite	*s = tu_suite("tenant", &tc);
 
 	tcase_add_test(tc, shipped_file);
 	tcase_add_test(tc, env_refs_and_defaults);
@@ -350,10 +349,5 @@ main(void)
 	tcase_add_test(tc, resolution);
 	tcase_add_test(tc, public_view);
 	tcase_add_test(tc, config_table);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tu_run(s);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "nonflex.h"
+#include "testutil.h"
 #include "valid.h"
 
 START_TEST(errors_table)
@@ -127,10 +128,8 @@ END_TEST
 int
 main(void)
 {
-	Suite	*s = suite_create("util");
-	TCase	*tc = tcase_create("util");
-	SRunner	*sr;
-	int	 failed;
+	TCase	*tc;
+	Suite	*s = tu_suite("util", &tc);
 
 	tcase_add_test(tc, errors_table);
 	tcase_add_test(tc, error_set);
@@ -138,10 +137,5 @@ main(void)
 	tcase_add_test(tc, ids_and_hex);
 	tcase_add_test(tc, iso8601);
 	tcase_add_test(tc, ct_equal);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tu_run(s);
 }

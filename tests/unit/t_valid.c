@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "nonflex.h"
+#include "testutil.h"
 #include "valid.h"
 
 struct vcase {
@@ -117,6 +118,32 @@ START_TEST(request_id)
 }
 END_TEST
 
+START_TEST(charset)
+{
+	static const struct {
+		const char	*s;
+		size_t		 max;
+		const char	*extra;
+		int		 ok;
+	} c[] = {
+		{ "tenant1", 63, "-", 1 }, { "a", 1, "", 1 }, { "a-b_c", 64, "_-", 1 },
+		{ "0123456789abcdef", 16, NULL, 1 }, { "-", 63, "-", 1 },
+		{ "Message.Created", 64, "ABCDEFGHIJKLMNOPQRSTUVWXYZ._:-", 1 },
+		{ "abc", 2, "", 0 },                       /* one byte over max */
+		{ "", 64, "-", 0 }, { NULL, 64, "-", 0 }, { "a-b", 64, "", 0 },
+		{ "a-b", 64, NULL, 0 }, { "Tenant1", 63, "-", 0 }, { "a b", 64, "-", 0 },
+		{ "a.b", 64, "_-", 0 }, { "a/b", 64, "-", 0 }, { "caf\xc3\xa9", 64, "-", 0 },
+		{ "a\nb", 64, "-", 0 }, { "{\"$gt\":\"\"}", 64, "_-", 0 },
+	};
+	size_t	 i;
+
+	for (i = 0; i < NF_ARRAY_LEN(c); i++)
+		ck_assert_msg(nf_valid_charset(c[i].s, c[i].max, c[i].extra) == c[i].ok,
+		    "charset case %zu (%s) should be %d", i, c[i].s ? c[i].s : "(null)",
+		    c[i].ok);
+}
+END_TEST
+
 START_TEST(twilio_sid)
 {
 	ck_assert(nf_valid_twilio_sid("AC00000000000000000000000000000001", "AC"));
@@ -209,24 +236,18 @@ END_TEST
 int
 main(void)
 {
-	Suite	*s = suite_create("valid");
-	TCase	*tc = tcase_create("valid");
-	SRunner	*sr;
-	int	 failed;
+	TCase	*tc;
+	Suite	*s = tu_suite("valid", &tc);
 
 	tcase_add_test(tc, slug);
 	tcase_add_test(tc, hex24_uuid);
 	tcase_add_test(tc, e164);
 	tcase_add_test(tc, email);
 	tcase_add_test(tc, request_id);
+	tcase_add_test(tc, charset);
 	tcase_add_test(tc, twilio_sid);
 	tcase_add_test(tc, utf8);
 	tcase_add_test(tc, integers);
 	tcase_add_test(tc, enums);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tu_run(s);
 }

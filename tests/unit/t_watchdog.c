@@ -26,6 +26,7 @@
 
 #include "json.h"
 #include "nonflex.h"
+#include "testutil.h"
 #include "watchdog.h"
 
 /* Parse one line strictly; fails the test when it is not one JSON object. */
@@ -275,10 +276,8 @@ END_TEST
 int
 main(void)
 {
-	Suite	*s = suite_create("watchdog");
-	TCase	*tc = tcase_create("watchdog");
-	SRunner	*sr;
-	int	 failed;
+	TCase	*tc;
+	Suite	*s = tu_suite("watchdog", &tc);
 
 	tcase_set_timeout(tc, 20);
 	tcase_add_test(tc, format_line);
@@ -287,10 +286,5 @@ main(void)
 	tcase_add_test(tc, crash_segv);
 	tcase_add_test(tc, crash_abort);
 	tcase_add_test(tc, crash_stack_overflow);
-	suite_add_tcase(s, tc);
-	sr = srunner_create(s);
-	srunner_run_all(sr, CK_NORMAL);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed == 0 ? 0 : 1;
+	return tu_run(s);
 }

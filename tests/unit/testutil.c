@@ -28,6 +28,54 @@
 static pid_t	redis_pid = -1;
 static int	redis_port;
 
+Suite *
+tu_suite(const char *name, TCase **tc)
+{
+	Suite	*s = suite_create(name);
+
+	*tc = tcase_create(name);
+	suite_add_tcase(s, *tc);
+	return s;
+}
+
+static int
+run(Suite *s, enum fork_status fork)
+{
+	SRunner	*sr = srunner_create(s);
+	int	 failed;
+
+	srunner_set_fork_status(sr, fork);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}
+
+int
+tu_run(Suite *s)
+{
+	return run(s, CK_FORK_GETENV);
+}
+
+int
+tu_run_nofork(Suite *s)
+{
+	return run(s, CK_NOFORK);
+}
+
+int
+tu_main_redis(Suite *(*make)(void), char **url)
+{
+	int	 rc;
+
+	if ((*url = tu_redis_start()) == NULL)
+		return 77;
+	rc = tu_run_nofork(make());
+	free(*url);
+	*url = NULL;
+	return rc;
+}
+
 char *
 tu_tmpdir(const char *tag)
 {

@@ -1,11 +1,31 @@
 /*
- * testutil.h - helpers shared by the Check unit tests: temporary
- * directories, free loopback ports, a private redis-server per test program.
+ * testutil.h - helpers shared by the Check unit tests: running a suite,
+ * temporary directories, free loopback ports, a private redis-server per
+ * test program.
  *
  * SPDX-License-Identifier: MIT
  */
 #ifndef NF_TESTUTIL_H
 #define NF_TESTUTIL_H
+
+#include <check.h>
+
+/* A suite called name holding one test case of the same name (*tc). */
+Suite	*tu_suite(const char *name, TCase **tc);
+/*
+ * Run every test of s, free s with its runner, and return the program's
+ * exit status: 0 when all passed, 1 otherwise.  tu_run_nofork runs the
+ * tests in this process: needed when they share a server this process
+ * started, since a forked test's exit would stop it (atexit).
+ */
+int	 tu_run(Suite *s);
+int	 tu_run_nofork(Suite *s);
+/*
+ * main() of a test program whose tests share one private redis-server:
+ * start it (*url holds its URL while the tests run), run make()'s suite
+ * with tu_run_nofork, free *url.  77 (skip) when redis-server is missing.
+ */
+int	 tu_main_redis(Suite *(*make)(void), char **url);
 
 /* New empty directory under $TMPDIR (malloc'd path); removed by tu_rmtree. */
 char	*tu_tmpdir(const char *tag);

@@ -1,5 +1,6 @@
 // check.mjs - integration harness: assertions shared by the test files
-// (error envelope, common headers, secrets never leaked).
+// (error envelope, common headers, secrets never leaked, a condition
+// reached in time) and the after() hook that checks and stops stacks.
 //
 // DESIGN: the contract every response must meet (issue 2 item 6,
 // RELIABILITY battery 47-50) is written once here, so each test states only
@@ -13,7 +14,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { SECRET_ENV, SRCDIR } from './stack.mjs';
+import { SECRET_ENV, SRCDIR, sleep } from './stack.mjs';
 
 export const GENERATED_ID = /^[0-9a-f]{32}$/;
 export const JSON_TYPE = /^application\/json; ?charset=utf-8$/i;
@@ -139,6 +140,38 @@ export function assertNoSecrets(stack) {
 		for (const s of secrets)
 			assert.ok(!text.includes(s), `secret ${s.slice(0, 6)}... found in log ${f}`);
 	}
+}
+
+/*
+ * The after() hook of a test file: check that no secret leaked from each
+ * stack still running, then stop them all, also when a check fails.
+ * Stacks that never started (undefined) are passed over.
+ */
+export function stopChecked(...stacks) {
+	try {
+		for (const s of stacks)
+			if (s && !s.stopped)
+				assertNoSecrets(s);
+	} finally {
+		for (const s of stacks)
+			s?.stop();
+	}
+}
+
+/*
+ * Poll fn (every 100 ms, for up to ms) until it returns true; fail naming
+ * what was awaited and the last value fn returned.
+ */
+export async function waitFor(what, fn, ms) {
+	const deadline = Date.now() + ms;
+	let last;
+	while (Date.now() < deadline) {
+		last = await fn();
+		if (last === true)
+			return;
+		await sleep(100);
+	}
+	assert.fail(`${what} not reached within ${ms} ms (last: ${JSON.stringify(last)})`);
 }
 
 // Lines of a log file under <state>/log ('' when missing).
