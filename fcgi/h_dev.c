@@ -72,19 +72,56 @@ h_dev_echo_form(struct nf_req *r, struct nf_error *e)
 }
 
 /*
+ * Hand the event to nonflex-jobs as an "event.publish" job; while Redis is
+ * down the job waits in the store's outbox (nf_jobs_submit).  Adds
+ * {"queued": true, "deferred", "id"} to root.
+ */
+static enum nf_err
+events_via_job(struct nf_req *r, const char *topic, const char *type,
+    struct json_object *data, struct json_object *root, struct nf_error *e)
+{
+	struct json_object	*payload;
+	struct nf_store		*st = NULL;
+	struct nf_error		 se;
+	char			 id[25];
+	enum nf_err		 rc;
+	int			 deferred = 0;
+
+	nf_error_clear(&se);
+	if (nf_app_store(r->app, &st, &se) != NF_OK)
+		st = NULL;              /* Redis alone may still take it */
+	payload = json_object_new_object();
+	nf_json_add_str(payload, "topic", topic);
+	nf_json_add_str(payload, "type", type);
+	/* Second reference: the body keeps data, payload shares it. */
+	nf_json_add(payload, "data", json_object_get(data));
+	rc = nf_jobs_submit(st, nf_app_kv(r->app), r->tenant->id, "event.publish",
+	    payload, 0, id, &deferred, e);
+	json_object_put(payload);
+	if (rc != NF_OK)
+		return rc;
+	nf_json_add_bool(root, "queued", 1);
+	nf_json_add_bool(root, "deferred", deferred);
+	nf_json_add_str(root, "id", id);
+	return NF_OK;
+}
+
+/*
  * POST /api/dev/events (JSON {topic, type, data?, via?: "direct"|"job"}).
- * direct: publish from this worker; job: enqueue "event.publish" for
- * nonflex-jobs.  202 {"published"|"enqueued": ...}; 400 naming the field;
- * 503 events_unavailable / redis_unavailable.
+ * direct: publish from this worker: 202 {"published": topic}, 503
+ * events_unavailable.  job: an "event.publish" job for nonflex-jobs:
+ * 202 {"queued": true, "deferred": false, "id"} when it is in Redis, with
+ * "deferred": true when Redis is down and the job waits in the store's
+ * outbox until nonflex-jobs drains it; 503 redis_unavailable only when
+ * neither Redis nor the store can take it.  400 naming the field.
  */
 enum nf_err
 h_dev_events(struct nf_req *r, struct nf_error *e)
 {
 	static const char *const allowed[] = { "topic", "type", "data", "via", NULL };
 	static const char *const vias[] = { "direct", "job", NULL };
-	struct json_object	*data = NULL, *payload, *root;
+	struct json_object	*data = NULL, *root;
 	const char		*topic = NULL, *type = NULL;
-	char			 id[25];
 	enum nf_err		 rc;
 	int			 via = 0;
 
@@ -102,24 +139,8 @@ h_dev_events(struct nf_req *r, struct nf_error *e)
 		if ((rc = nf_events_publish(r->tenant->id, topic, type, data, e)) != NF_OK)
 			goto out;
 		nf_json_add_str(root, "published", topic);
-	} else {
-		if (nf_app_kv(r->app) == NULL) {
-			rc = nf_error_set(e, NF_EUNAVAIL, "redis_unavailable", NULL,
-			    "Redis is unavailable");
-			goto out;
-		}
-		payload = json_object_new_object();
-		nf_json_add_str(payload, "topic", topic);
-		nf_json_add_str(payload, "type", type);
-		/* Second reference: the body keeps data, payload shares it. */
-		nf_json_add(payload, "data", json_object_get(data));
-		rc = nf_jobs_enqueue(nf_app_kv(r->app), r->tenant->id, "event.publish",
-		    payload, 0, id, e);
-		json_object_put(payload);
-		if (rc != NF_OK)
-			goto out;
-		nf_json_add_str(root, "enqueued", id);
-	}
+	} else if ((rc = events_via_job(r, topic, type, data, root, e)) != NF_OK)
+		goto out;
 	nf_resp_json(r, 202, root);
 	root = NULL;
 out:

@@ -17,6 +17,7 @@
 #include "app.h"
 #include "events.h"
 #include "handlers.h"
+#include "jobs.h"
 #include "json.h"
 #include "kv.h"
 #include "log.h"
@@ -78,10 +79,39 @@ check_events(struct json_object *out)
 }
 
 /*
+ * Jobs waiting in the store's outbox for Redis (all tenants); null when
+ * the store cannot say.  Informational: it does not change the status.
+ */
+static void
+check_outbox(struct nf_app *app, int store_up, struct json_object *out)
+{
+	struct nf_store	*st = NULL;
+	struct nf_error	 e;
+	int64_t		 n, total = 0;
+	size_t		 i;
+
+	nf_error_clear(&e);
+	if (!store_up || app->tenants == NULL || nf_app_store(app, &st, &e) != NF_OK) {
+		nf_json_add(out, "outbox", NULL);
+		return;
+	}
+	for (i = 0; i < app->tenants->n; i++) {
+		if (nf_jobs_outbox_count(st, app->tenants->v[i].id, &n, &e) != NF_OK) {
+			nf_warn("health: outbox count failed: %s", e.code);
+			nf_json_add(out, "outbox", NULL);
+			return;
+		}
+		total += n;
+	}
+	nf_json_add_int(out, "outbox", total);
+}
+
+/*
  * GET /api/health, no role, no tenant.
  * 200 {status:"ok", version, store{status,backend}, redis{status},
- * events{status}} (each component "up" or "down") when everything is up;
- * 503 with status "degraded" otherwise.
+ * events{status}, jobs{outbox}} (each component "up" or "down"; outbox the
+ * number of jobs kept in the store while Redis was down, null when
+ * unknown) when everything is up; 503 with status "degraded" otherwise.
  */
 enum nf_err
 h_health_get(struct nf_req *r, struct nf_error *e)
@@ -90,17 +120,20 @@ h_health_get(struct nf_req *r, struct nf_error *e)
 	struct json_object	*st = json_object_new_object();
 	struct json_object	*rd = json_object_new_object();
 	struct json_object	*ev = json_object_new_object();
-	int			 ok;
+	struct json_object	*jb = json_object_new_object();
+	int			 ok, store_up;
 
 	(void)e;
-	ok = check_store(r->app, st);
+	ok = store_up = check_store(r->app, st);
 	ok &= check_redis(r->app, rd);
 	ok &= check_events(ev);
+	check_outbox(r->app, store_up, jb);
 	nf_json_add_str(root, "status", ok ? "ok" : "degraded");
 	nf_json_add_str(root, "version", PACKAGE_VERSION);
 	nf_json_add(root, "store", st);
 	nf_json_add(root, "redis", rd);
 	nf_json_add(root, "events", ev);
+	nf_json_add(root, "jobs", jb);
 	nf_resp_json(r, ok ? 200 : 503, root);
 	return NF_OK;
 }

@@ -43,6 +43,11 @@
 #define K_RUNNERS	"nf:jobs:runners"
 #define K_PROC_PFX	"nf:jobs:processing:"
 #define K_HB_PFX	"nf:jobs:runner:"
+#define K_SEEN_PFX	"nf:jobs:seen:"
+
+/* How long a pushed job id is remembered: far longer than any outbox drain
+ * can take between its push and its delete. */
+#define SEEN_TTL_MS	(3LL * 86400000)
 
 #define JOB_MAX_BYTES	(256 * 1024)
 #define ERR_MAX		500             /* bytes of lastError kept */
@@ -87,6 +92,25 @@ static struct nf_kv_script enqueue_lua = { .src =
     "  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])\n"
     "else\n"
     "  redis.call('LPUSH', KEYS[3], ARGV[1])\n"
+    "end\n"
+    "return 1\n" };
+
+/*
+ * KEYS seen data attempts ready delayed; ARGV id json due ttl.  The enqueue
+ * of a job that may have been pushed before (outbox): SET NX on the seen key
+ * and the push happen in one script, so an id is queued at most once.
+ * 0 when it was seen already.
+ */
+static struct nf_kv_script push_once_lua = { .src =
+    "if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[4]) then\n"
+    "  return 0\n"
+    "end\n"
+    "redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\n"
+    "redis.call('HSET', KEYS[3], ARGV[1], 0)\n"
+    "if tonumber(ARGV[3]) > 0 then\n"
+    "  redis.call('ZADD', KEYS[5], ARGV[3], ARGV[1])\n"
+    "else\n"
+    "  redis.call('LPUSH', KEYS[4], ARGV[1])\n"
     "end\n"
     "return 1\n" };
 
@@ -296,20 +320,18 @@ job_json(const char *id, const char *tenant, const char *type,
 	return o;
 }
 
-/* max_attempts 0: the runner's setting applies. */
-static enum nf_err
-enqueue(struct nf_kv *kv, const char *tenant, const char *type,
-    struct json_object *payload, int64_t delay_ms, int max_attempts,
-    char id_out[25], struct nf_error *err)
+enum nf_err
+nf_jobs_prepare(const char *tenant, const char *type, struct json_object *payload,
+    int64_t delay_ms, int max_attempts, char id[25], char **json, int64_t *due,
+    struct nf_error *err)
 {
 	struct json_object	*o = NULL;
-	const char		*args[7], *js;
-	char			 id[25], due[24];
-	long long		 n;
-	enum nf_err		 rc;
+	const char		*js;
+	enum nf_err		 rc = NF_OK;
 
-	if (id_out != NULL)
-		id_out[0] = '\0';
+	id[0] = '\0';
+	*json = NULL;
+	*due = 0;
 	if (!nf_valid_charset(tenant, 63, "-"))
 		return nf_error_set(err, NF_EINVAL, "invalid_tenant", "tenant", "Invalid tenant id");
 	if (!nf_valid_charset(type, 64, "._-"))
@@ -320,23 +342,85 @@ enqueue(struct nf_kv *kv, const char *tenant, const char *type,
 	if (delay_ms < 0 || delay_ms > 365LL * 86400000)
 		return nf_error_set(err, NF_EINVAL, "invalid_job", "delay",
 		    "Invalid job delay");
+	if (max_attempts < 0 || max_attempts > 100)
+		return nf_error_set(err, NF_EINVAL, "invalid_job", "maxAttempts",
+		    "maxAttempts must be 1..100");
 	nf_id_new(id);
 	o = job_json(id, tenant, type, payload, max_attempts);
 	js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	if (strlen(js) > JOB_MAX_BYTES) {
+		id[0] = '\0';
 		rc = nf_error_set(err, NF_ETOOBIG, "job_too_large", "payload",
 		    "Job payload is too large");
 		goto out;
 	}
-	snprintf(due, sizeof(due), "%lld", delay_ms > 0 ?
-	    (long long)(nf_now_ms() + delay_ms) : 0LL);
+	*json = nf_xstrdup(js);
+	*due = delay_ms > 0 ? nf_now_ms() + delay_ms : 0;
+out:
+	json_object_put(o);
+	return rc;
+}
+
+/* The arguments of enqueue_lua / push_once_lua after their keys. */
+static void
+push_args(const char **args, const char *id, const char *json, int64_t due,
+    char dbuf[24])
+{
+	snprintf(dbuf, 24, "%lld", (long long)due);
+	args[0] = id; args[1] = json; args[2] = dbuf;
+}
+
+enum nf_err
+nf_jobs_push_once(struct nf_kv *kv, const char *id, const char *json, int64_t due,
+    int *pushed, struct nf_error *err)
+{
+	const char	*args[9];
+	char		*seen, dbuf[24], ttl[24];
+	long long	 n = 0;
+	enum nf_err	 rc;
+
+	if (pushed != NULL)
+		*pushed = 0;
+	if (!nf_valid_charset(id, 24, "") || strlen(id) != 24)
+		return nf_error_set(err, NF_EINVAL, "invalid_id", "id", "Invalid job id");
+	if (json == NULL || *json == '\0' || strlen(json) > JOB_MAX_BYTES || due < 0)
+		return nf_error_set(err, NF_EINVAL, "invalid_job", NULL, "Invalid job");
+	seen = nf_xasprintf(K_SEEN_PFX "%s", id);
+	snprintf(ttl, sizeof(ttl), "%lld", (long long)SEEN_TTL_MS);
+	args[0] = seen; args[1] = K_DATA; args[2] = K_ATTEMPTS; args[3] = K_READY;
+	args[4] = K_DELAYED;
+	push_args(args + 5, id, json, due, dbuf);
+	args[8] = ttl;
+	rc = eval_int(kv, &push_once_lua, 5, 9, args, &n, err);
+	if (rc == NF_OK && pushed != NULL)
+		*pushed = n == 1;
+	free(seen);
+	return rc;
+}
+
+/* max_attempts 0: the runner's setting applies. */
+static enum nf_err
+enqueue(struct nf_kv *kv, const char *tenant, const char *type,
+    struct json_object *payload, int64_t delay_ms, int max_attempts,
+    char id_out[25], struct nf_error *err)
+{
+	const char	*args[7];
+	char		 id[25], dbuf[24], *js = NULL;
+	int64_t		 due;
+	long long	 n;
+	enum nf_err	 rc;
+
+	if (id_out != NULL)
+		id_out[0] = '\0';
+	if ((rc = nf_jobs_prepare(tenant, type, payload, delay_ms, max_attempts, id,
+	    &js, &due, err)) != NF_OK)
+		return rc;
 	args[0] = K_DATA; args[1] = K_ATTEMPTS; args[2] = K_READY; args[3] = K_DELAYED;
-	args[4] = id; args[5] = js; args[6] = due;
+	push_args(args + 4, id, js, due, dbuf);
 	if ((rc = eval_int(kv, &enqueue_lua, 4, 7, args, &n, err)) == NF_OK &&
 	    id_out != NULL)
 		memcpy(id_out, id, sizeof(id));
-out:
-	json_object_put(o);
+	free(js);
 	return rc;
 }
 

@@ -14,6 +14,9 @@
  *   nf:jobs:runner:<runner>      heartbeat key, TTL 3 x heartbeat
  *   nf:jobs:runners    set of runner ids
  *   nf:jobs:dead       list of dead-lettered ids
+ *   nf:jobs:seen:<id>  set when an id is pushed by nf_jobs_push_once (TTL
+ *                      3 days), so a job kept in the store's outbox is
+ *                      queued at most once however often it is pushed
  * A runner moves an id from ready to its processing list with one BLMOVE,
  * so a job in flight is never only in a dead process's memory.  Every
  * runner periodically reaps runners whose heartbeat expired: their jobs go
@@ -22,6 +25,19 @@
  * multi-key transitions are Lua scripts, hence atomic.  Delivery is at least
  * once: a job runs again only when its runner was lost (or presumed lost
  * after 3 missed heartbeats) before acknowledging it.
+ *
+ * OUTBOX (RELIABILITY battery 55): nf_jobs_submit is the enqueue for
+ * workers that must not lose a job while Redis is down.  When the push to
+ * Redis fails it writes the job (same id, type, tenant, payload, due time)
+ * into the store's tenant-scoped "outbox" collection and reports it as
+ * deferred.  nonflex-jobs drains the outbox once Redis is reachable: it
+ * claims a document with a lease (atomic find-and-modify, so two runners
+ * never hold the same one), pushes it with nf_jobs_push_once (SET NX on
+ * the seen key and the push in one script) and deletes it.  A runner that
+ * dies between push and delete leaves the document to be claimed again
+ * when its lease ends; the seen key turns that second push into a no-op.
+ * The same holds for a submit whose push reached Redis but whose reply was
+ * lost: the job is in both places and is still queued once.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -33,6 +49,7 @@
 #include "nonflex.h"
 
 struct nf_kv;
+struct nf_store;
 struct json_object;
 struct nf_jobs_runner;
 
@@ -97,6 +114,24 @@ enum nf_err	 nf_jobs_enqueue_max(struct nf_kv *, const char *tenant, const char 
 		    struct json_object *payload, int64_t delay_ms, int max_attempts,
 		    char id_out[25], struct nf_error *);
 
+/*
+ * The parts of an enqueue: validate (as nf_jobs_enqueue; max_attempts 0
+ * means the runners' setting, else 1..100), make a new id, serialize the
+ * job to *json (malloc'd, the caller frees; NULL on error) and compute
+ * *due, its due time in ms since epoch (0 = now).
+ */
+enum nf_err	 nf_jobs_prepare(const char *tenant, const char *type,
+		    struct json_object *payload, int64_t delay_ms, int max_attempts,
+		    char id[25], char **json, int64_t *due, struct nf_error *);
+/*
+ * Queue a prepared job unless its id was pushed before (within 3 days):
+ * *pushed (may be NULL) is 1 when it was queued now, 0 when it had been
+ * already.  NF_EINVAL for a bad id or job text, NF_EUNAVAIL when Redis is
+ * down, NF_ESYSTEM when Redis refuses.
+ */
+enum nf_err	 nf_jobs_push_once(struct nf_kv *, const char *id, const char *json,
+		    int64_t due, int *pushed, struct nf_error *);
+
 /* Move due delayed jobs (score <= now_ms) to ready; *promoted (may be NULL)
  * counts them.  Atomic. */
 enum nf_err	 nf_jobs_promote(struct nf_kv *, int64_t now_ms, int *promoted,
@@ -160,6 +195,59 @@ enum nf_err	 nf_jobs_runner_reap(struct nf_jobs_runner *, int *reaped, struct nf
  * when a job was run.  Returns NF_EUNAVAIL while Redis is down.
  */
 enum nf_err	 nf_jobs_runner_step(struct nf_jobs_runner *, int wait_ms, int *ran,
+		    struct nf_error *);
+
+/* --- outbox (jobs_outbox.c) ------------------------------------------- */
+
+#define NF_JOBS_OUTBOX		"outbox"        /* the store collection */
+#define NF_JOBS_OUTBOX_LEASE_MS	30000           /* a drainer's claim */
+
+/*
+ * Enqueue for tenant like nf_jobs_enqueue, falling back to the outbox:
+ * kv and store may each be NULL (unavailable).  On NF_OK *deferred is 0
+ * when the job is in Redis, 1 when it waits in the outbox for
+ * nonflex-jobs; id_out (may be NULL) receives its id either way.
+ * NF_EINVAL / NF_ETOOBIG as nf_jobs_enqueue; NF_EUNAVAIL
+ * ("redis_unavailable") only when neither Redis nor the store took it.
+ * The payload is never logged.
+ */
+enum nf_err	 nf_jobs_submit(struct nf_store *, struct nf_kv *, const char *tenant,
+		    const char *type, struct json_object *payload, int64_t delay_ms,
+		    char id_out[25], int *deferred, struct nf_error *);
+/* Declare the outbox's index (idempotent). */
+enum nf_err	 nf_jobs_outbox_index(struct nf_store *, struct nf_error *);
+/* Documents waiting in tenant's outbox (claimed ones included). */
+enum nf_err	 nf_jobs_outbox_count(struct nf_store *, const char *tenant, int64_t *n,
+		    struct nf_error *);
+/*
+ * Claim the oldest unclaimed (or lease-expired) outbox document of tenant
+ * for owner until now + lease_ms.  *doc is a new reference the caller
+ * puts: {_id, tenant, type, job (the job's JSON text), due, createdAt,
+ * lease, owner}.  NF_ENOTFOUND when there is none.
+ */
+enum nf_err	 nf_jobs_outbox_claim(struct nf_store *, const char *tenant,
+		    const char *owner, int64_t lease_ms, struct json_object **doc,
+		    struct nf_error *);
+/* Push a claimed document's job (nf_jobs_push_once).  NF_EINVAL when the
+ * document is malformed (it can never be pushed). */
+enum nf_err	 nf_jobs_outbox_push(struct nf_kv *, struct json_object *doc,
+		    int *pushed, struct nf_error *);
+/* Delete a pushed document if owner still holds it; *deleted (may be NULL)
+ * is 0 when another drainer took it over (it will delete it). */
+enum nf_err	 nf_jobs_outbox_done(struct nf_store *, const char *tenant,
+		    const char *owner, struct json_object *doc, int *deleted,
+		    struct nf_error *);
+/* Give a claimed document back at once (its push failed). */
+enum nf_err	 nf_jobs_outbox_release(struct nf_store *, const char *tenant,
+		    const char *owner, struct json_object *doc, struct nf_error *);
+/*
+ * Claim, push and delete up to max (1..10000) of tenant's outbox documents
+ * as owner.  *moved counts the documents handled (queued now, found queued
+ * already, or dropped as malformed).  Stops at the first store or Redis
+ * failure and returns it, having given back the document it held.
+ */
+enum nf_err	 nf_jobs_outbox_drain(struct nf_store *, struct nf_kv *, const char *tenant,
+		    const char *owner, int64_t lease_ms, int max, int *moved,
 		    struct nf_error *);
 
 #endif

@@ -11,7 +11,17 @@
  * type is "event.publish" (payload {topic, type, data}), which publishes
  * to nchan so slow work can announce results to browsers.
  *
- * Environment: REDIS_URL (redis://127.0.0.1:6379), NONFLEX_NCHAN_SOCKET,
+ * The runner also drains the store's outbox (jobs.h, "OUTBOX"), where
+ * workers keep jobs they could not push while Redis was down: at start,
+ * as soon as Redis is back after an outage, and then every second while
+ * there is work, backing off to every 10 s while the outbox stays empty.
+ * It reads the tenants file (config.h, tenant.h) to know whose outboxes to
+ * look at, re-reads it on SIGHUP, and opens the store from STORE_URI
+ * lazily, retrying after a failure; neither being usable stops the queue.
+ * Only ids and counts are logged.
+ *
+ * Environment: REDIS_URL (redis://127.0.0.1:6379), STORE_URI, TENANTS_FILE
+ * and the rest of config.h's settings, NONFLEX_NCHAN_SOCKET,
  * NONFLEX_JOBS_MAX_ATTEMPTS, NONFLEX_JOBS_BACKOFF_BASE_MS,
  * NONFLEX_JOBS_BACKOFF_MAX_MS, NONFLEX_JOBS_HEARTBEAT_MS, NONFLEX_LOG_LEVEL
  * (debug|info|warn|error).
@@ -29,20 +39,43 @@
 #include <json-c/json.h>
 
 #include "nonflex.h"
+#include "config.h"
 #include "log.h"
 #include "events.h"
 #include "jobs.h"
+#include "store.h"
+#include "tenant.h"
 
 #define WAIT_MS		500     /* longest BLMOVE wait: bounds shutdown delay */
 #define PAUSE_MAX_MS	5000    /* longest pause between tries while Redis is down */
+#define DRAIN_BATCH	100     /* outbox documents per tenant per drain */
+#define DRAIN_MIN_MS	1000    /* drain interval while there is work */
+#define DRAIN_MAX_MS	10000   /* ... and at most, while the outbox is empty */
+#define STORE_RETRY_MS	5000    /* wait after a failed store open */
+#define TENANTS_RETRY_MS 30000  /* wait after a failed tenants file load */
+
+/* The outbox drainer's state. */
+struct outbox {
+	char			*store_uri;     /* STORE_URI (a secret: never logged) */
+	char			*tenants_file;  /* TENANTS_FILE */
+	struct nf_tenants	*tenants;       /* whose outboxes are drained */
+	struct nf_store		*store;         /* NULL until opened */
+	int64_t			 store_retry;   /* monotonic ms of the next open */
+	int64_t			 tenants_retry; /* ... of the next tenants load */
+	int64_t			 next;          /* monotonic ms of the next drain */
+	int64_t			 every;         /* current drain interval */
+};
 
 static volatile sig_atomic_t	stopping;
+static volatile sig_atomic_t	reload;
 
 static void
 on_signal(int sig)
 {
-	(void)sig;
-	stopping = 1;
+	if (sig == SIGHUP)
+		reload = 1;
+	else
+		stopping = 1;
 }
 
 static void
@@ -55,6 +88,7 @@ signals(void)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 }
@@ -119,6 +153,120 @@ usage(void)
 	    "  --once  run the jobs that are ready now, then exit\n");
 }
 
+static void
+outbox_cleanup(struct outbox *ob)
+{
+	nf_store_free(ob->store);
+	nf_tenants_free(ob->tenants);
+	free(ob->store_uri);
+	free(ob->tenants_file);
+	memset(ob, 0, sizeof(*ob));
+}
+
+/* (Re)read the tenants file, at start and on SIGHUP, so a tenant added
+ * later gets its outbox drained too; a file that does not load keeps the
+ * tenants read before and is tried again after TENANTS_RETRY_MS. */
+static void
+outbox_reload(struct outbox *ob)
+{
+	struct nf_tenants	*t = NULL;
+	struct nf_error		 err;
+
+	ob->tenants_retry = nf_mono_ms() + TENANTS_RETRY_MS;
+	if (nf_tenants_load(ob->tenants_file, &t, &err) != NF_OK) {
+		nf_error("outbox: cannot use the tenants file %s: %s%s", ob->tenants_file,
+		    err.message, ob->tenants != NULL ? "; keeping the tenants read before" :
+		    "; outboxes are not drained until it loads");
+		return;
+	}
+	nf_tenants_free(ob->tenants);
+	ob->tenants = t;
+	ob->next = 0;
+	nf_info("outbox: %zu tenant(s) read from %s", t->n, ob->tenants_file);
+}
+
+/*
+ * Read the settings (an invalid one is fatal, as for the workers) and the
+ * tenants file.  Without a readable tenants file the runner still runs the
+ * queue; the outbox waits until the file loads (retried, and on SIGHUP).
+ */
+static enum nf_err
+outbox_init(struct outbox *ob, struct nf_error *err)
+{
+	struct nf_config	cfg;
+	enum nf_err		rc;
+
+	memset(ob, 0, sizeof(*ob));
+	if ((rc = nf_config_load(&cfg, err)) != NF_OK)
+		return rc;
+	ob->store_uri = nf_xstrdup(cfg.store_uri);
+	ob->tenants_file = nf_xstrdup(cfg.tenants_file);
+	nf_config_cleanup(&cfg);
+	outbox_reload(ob);
+	return NF_OK;
+}
+
+/* The store, opened on first use and after a failure at most every
+ * STORE_RETRY_MS; NULL while it cannot be opened. */
+static struct nf_store *
+outbox_store(struct outbox *ob)
+{
+	struct nf_error	 err;
+
+	if (ob->store != NULL || nf_mono_ms() < ob->store_retry)
+		return ob->store;
+	if (nf_store_open(ob->store_uri, &ob->store, &err) != NF_OK ||
+	    nf_jobs_outbox_index(ob->store, &err) != NF_OK) {
+		nf_warn("outbox: cannot use the store (%s); retrying in %d s",
+		    err.message, STORE_RETRY_MS / 1000);
+		nf_store_free(ob->store);
+		ob->store = NULL;
+		ob->store_retry = nf_mono_ms() + STORE_RETRY_MS;
+	}
+	return ob->store;
+}
+
+/*
+ * Drain every tenant's outbox when it is time.  Failures are logged and
+ * retried at the next interval; they never stop the job loop.
+ */
+static void
+outbox_drain(struct outbox *ob, struct nf_jobs_runner *r)
+{
+	struct nf_store	*st;
+	struct nf_error	 err;
+	size_t		 i;
+	int		 n, total = 0, full = 0;
+
+	if (ob->tenants == NULL && nf_mono_ms() >= ob->tenants_retry)
+		outbox_reload(ob);
+	if (ob->tenants == NULL || nf_mono_ms() < ob->next)
+		return;
+	if ((st = outbox_store(ob)) == NULL) {
+		ob->next = ob->store_retry;
+		return;
+	}
+	for (i = 0; i < ob->tenants->n; i++) {
+		if (nf_jobs_outbox_drain(st, nf_jobs_runner_kv(r), ob->tenants->v[i].id,
+		    nf_jobs_runner_id(r), NF_JOBS_OUTBOX_LEASE_MS, DRAIN_BATCH, &n,
+		    &err) != NF_OK) {
+			nf_warn("outbox: tenant %s: %s", ob->tenants->v[i].id, err.message);
+			ob->every = DRAIN_MIN_MS;       /* try again soon */
+			ob->next = nf_mono_ms() + ob->every;
+			return;
+		}
+		total += n;
+		full |= n == DRAIN_BATCH;
+	}
+	if (total > 0)
+		ob->every = DRAIN_MIN_MS;
+	else
+		ob->every = ob->every < DRAIN_MIN_MS ? DRAIN_MIN_MS :
+		    ob->every * 2 > DRAIN_MAX_MS ? DRAIN_MAX_MS : ob->every * 2;
+	/* a full batch means more is waiting: go on at once */
+	ob->next = nf_mono_ms() + (full ? 0 : ob->every);
+}
+
 /* Housekeeping: promote due jobs; reap dead runners when it is time. */
 static enum nf_err
 housekeep(struct nf_jobs_runner *r, const struct nf_jobs_config *cfg,
@@ -137,7 +285,8 @@ housekeep(struct nf_jobs_runner *r, const struct nf_jobs_config *cfg,
 
 /* The main loop; returns the exit status. */
 static int
-loop(struct nf_jobs_runner *r, const struct nf_jobs_config *cfg, int once)
+loop(struct nf_jobs_runner *r, const struct nf_jobs_config *cfg, struct outbox *ob,
+    int once)
 {
 	struct nf_error	 err;
 	int64_t		 next_reap = 0, pause = 0;
@@ -145,9 +294,17 @@ loop(struct nf_jobs_runner *r, const struct nf_jobs_config *cfg, int once)
 	int		 ran, down = 0;
 
 	while (!stopping) {
+		if (reload) {
+			reload = 0;
+			outbox_reload(ob);
+		}
 		ran = 0;
-		if ((rc = housekeep(r, cfg, &next_reap, &err)) == NF_OK)
+		if ((rc = housekeep(r, cfg, &next_reap, &err)) == NF_OK) {
+			if (down)       /* what the workers kept meanwhile */
+				ob->next = 0;
+			outbox_drain(ob, r);
 			rc = nf_jobs_runner_step(r, once ? 0 : WAIT_MS, &ran, &err);
+		}
 		if (rc == NF_EUNAVAIL) {
 			if (!down)
 				nf_warn("redis unavailable; jobs wait until it is back");
@@ -176,6 +333,7 @@ main(int argc, char *argv[])
 {
 	struct nf_jobs_config	 cfg;
 	struct nf_jobs_runner	*r = NULL;
+	struct outbox		 ob;
 	struct nf_error		 err;
 	const char		*url;
 	int			 once = 0, status;
@@ -191,10 +349,16 @@ main(int argc, char *argv[])
 		nf_error("%s", err.message);
 		return 1;
 	}
+	if (outbox_init(&ob, &err) != NF_OK) {
+		nf_error("%s", err.message);
+		outbox_cleanup(&ob);
+		return 1;
+	}
 	if ((url = getenv("REDIS_URL")) == NULL || *url == '\0')
 		url = "redis://127.0.0.1:6379";
 	if (nf_jobs_runner_new(url, &cfg, &r, &err) != NF_OK) {
 		nf_error("%s", err.message);
+		outbox_cleanup(&ob);
 		return 1;
 	}
 	signals();
@@ -202,9 +366,10 @@ main(int argc, char *argv[])
 	nf_jobs_runner_register(r, "event.publish", job_event_publish, NULL);
 	nf_info("job runner %s started (max attempts %d, heartbeat %lld ms)",
 	    nf_jobs_runner_id(r), cfg.max_attempts, (long long)cfg.heartbeat_ms);
-	status = loop(r, &cfg, once);
+	status = loop(r, &cfg, &ob, once);
 	nf_info("job runner %s stopping", nf_jobs_runner_id(r));
 	nf_jobs_runner_free(r);
+	outbox_cleanup(&ob);
 	nf_events_cleanup();
 	return status;
 }

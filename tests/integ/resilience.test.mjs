@@ -7,7 +7,6 @@
 // SPDX-License-Identifier: MIT
 
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -15,7 +14,8 @@ import { after, before, describe, test } from 'node:test';
 
 import { assertError, assertJson, stopChecked, waitFor } from './lib/check.mjs';
 import { hammer, request, traffic } from './lib/http.mjs';
-import { allProcesses, SRCDIR, sleep, startStack, workerPids } from './lib/stack.mjs';
+import { keepPidFile, killRedis, restartRedis } from './lib/redis.mjs';
+import { SRCDIR, sleep, startStack, workerPids } from './lib/stack.mjs';
 
 let stack;
 let tenantsFile;
@@ -204,80 +204,15 @@ describe('slow clients (slowloris, dribbled bodies)', () => {
 	});
 });
 
-// Settings redis-server is restarted with (its own CONFIG GET values).
-const REDIS_PARAMS = ['port', 'unixsocket', 'unixsocketperm', 'save', 'appendonly', 'dir',
-	'dbfilename', 'pidfile', 'logfile', 'daemonize'];
-
-function redisCli(sock, ...args) {
-	const r = spawnSync('redis-cli', ['-s', sock, ...args], { encoding: 'utf8', timeout: 5000 });
-	assert.equal(r.status, 0, `redis-cli ${args.join(' ')}: ${r.stderr}`);
-	return r.stdout;
-}
-
-/*
- * pid, program, arguments and working directory of the stack's
- * redis-server.  redis-server rewrites its /proc/<pid>/cmdline into a
- * process title ("redis-server unixsocket:..."), so when the original
- * arguments are gone they are rebuilt from the server's own configuration.
- */
-function redisProcess() {
-	const pidFile = path.join(stack.runDir, 'redis.pid');
-	const sock = path.join(stack.runDir, 'redis.sock');
-	const pid = Number(fs.readFileSync(pidFile, 'utf8').trim());
-	assert.ok(pid > 0, `no pid in ${pidFile}`);
-	const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter((a) => a !== '');
-	const cwd = fs.readlinkSync(`/proc/${pid}/cwd`);
-	let argv = cmdline;
-	if (!cmdline.slice(1).some((a) => a.startsWith('--') || a.endsWith('.conf'))) {
-		const exe = /^executable:(.*)$/m.exec(redisCli(sock, 'INFO', 'server'));
-		// "executable" is argv[0] made absolute against the starting
-		// directory, which is wrong for a program found on PATH.
-		const prog = exe ? exe[1].trim() : '';
-		argv = [fs.existsSync(prog) ? prog : 'redis-server'];
-		for (const p of REDIS_PARAMS) {
-			const lines = redisCli(sock, 'CONFIG', 'GET', p).split('\n');
-			if (lines[0] === p)
-				argv.push(`--${p}`, lines[1] ?? '');
-		}
-	}
-	return { pid, argv, cwd, pidFile, sock };
-}
-
-/*
- * The launcher stops Redis by its pid file: when the file still names the
- * killed server (it was written by the launcher, not by redis-server),
- * point it at the server just started so `conf/stack stop` ends it.
- */
-function keepPidFile(old) {
-	const named = Number(fs.readFileSync(old.pidFile, 'utf8').trim());
-	if (named > 0 && fs.existsSync(`/proc/${named}`) && named !== old.pid)
-		return;
-	for (const p of allProcesses()) {
-		if (p.pid !== old.pid && p.comm.startsWith('redis-server') && p.cmd.includes(old.sock)) {
-			fs.writeFileSync(old.pidFile, `${p.pid}\n`);
-			return;
-		}
-	}
-}
-
-function waitGone(pid, ms) {
-	return waitFor(`pid ${pid} gone`, () => !fs.existsSync(`/proc/${pid}`) ||
-		/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')), ms);
-}
-
 describe('Redis restarted under traffic', () => {
 	test('503 redis_unavailable fast while down, recovery after restart', async () => {
-		const redis = redisProcess();
-		assert.match(redis.argv[0], /redis-server/);
-		assert.ok(fs.existsSync(redis.sock), 'no redis.sock');
 		assertJson(await kv(), 200);
 
 		// Redis-free traffic runs all along and must never fail.
 		const bg = traffic(stack, 2, () => ({ path: '/api/tenants/current',
 			headers: { 'X-Tenant-Id': 'tenant2' } }));
 		try {
-			process.kill(redis.pid, 'SIGKILL');
-			await waitGone(redis.pid, 5000);
+			const redis = await killRedis(stack);
 
 			for (let i = 0; i < 10; i++) {
 				const res = await kv(3000);
@@ -289,17 +224,9 @@ describe('Redis restarted under traffic', () => {
 			const downHealth = await request(stack, { path: '/api/health', timeout: 3000 });
 			assertJson(await current(), 200);
 
-			// Same program, same arguments, same directory.
-			const child = spawn(redis.argv[0], redis.argv.slice(1), {
-				cwd: redis.cwd, env: stack.env, detached: true, stdio: 'ignore',
-			});
-			let spawnError = null;
-			child.on('error', (e) => {
-				spawnError = e;
-			});
-			child.unref();
+			const spawnError = restartRedis(stack, redis);
 			await waitFor('redis answering', async () => {
-				assert.equal(spawnError, null, `cannot restart ${redis.argv.join(' ')}`);
+				assert.equal(spawnError(), null, `cannot restart ${redis.argv.join(' ')}`);
 				return (await kv(3000)).status === 200;
 			}, 8000);
 			keepPidFile(redis);

@@ -4,7 +4,12 @@
  * bounds, dead letters after max attempts and at once for permanent
  * failures, delayed promotion, a runner SIGKILLed mid-job being reaped and
  * its job completed exactly once by another runner, and three concurrent
- * runner processes completing 300 jobs exactly once each.
+ * runner processes completing 300 jobs exactly once each.  The outbox
+ * (RELIABILITY battery 55), on a temporary SQLite store: a submit while
+ * Redis is down is kept in the store and drained after the restart with
+ * its id, payload and due time; a drainer "crashing" between push and
+ * delete does not cause a second copy; three drainer processes racing over
+ * one outbox queue every job exactly once.
  *
  * Tests run without forking by Check (CK_NOFORK) because the redis-server
  * belongs to this process; the tests that need other runner processes fork
@@ -29,11 +34,15 @@
 #include "nonflex.h"
 #include "kv.h"
 #include "jobs.h"
+#include "store.h"
 #include "testutil.h"
 
 static char		*url;
 static struct nf_kv	*kv;
 static pid_t		 blocked = -1;  /* child runner stuck in a handler */
+static char		*tmp;           /* this test's directory */
+static char		*store_uri;     /* sqlite:///<tmp>/store.db */
+static struct nf_store	*st;
 
 static void
 setup(void)
@@ -42,6 +51,9 @@ setup(void)
 
 	ck_assert_int_eq(nf_kv_open(url, 1000, &kv, &err), NF_OK);
 	ck_assert_int_eq(nf_kv_command(kv, NULL, &err, "FLUSHALL"), NF_OK);
+	tmp = tu_tmpdir("jobs");
+	store_uri = nf_xasprintf("sqlite://%s/store.db", tmp);
+	ck_assert_int_eq(nf_store_open(store_uri, &st, &err), NF_OK);
 }
 
 /* A failed assertion must not leave a blocked child runner behind. */
@@ -61,6 +73,12 @@ teardown(void)
 	kill_blocked();
 	nf_kv_free(kv);
 	kv = NULL;
+	nf_store_free(st);
+	st = NULL;
+	tu_rmtree(tmp);
+	free(tmp);
+	free(store_uri);
+	tmp = store_uri = NULL;
 }
 
 static struct nf_jobs_config
@@ -550,6 +568,285 @@ START_TEST(t_redis_down)
 }
 END_TEST
 
+/* --- outbox ------------------------------------------------------------ */
+
+static int64_t
+outbox_n(const char *tenant)
+{
+	struct nf_error	err;
+	int64_t		n = -1;
+
+	ck_assert_int_eq(nf_jobs_outbox_count(st, tenant, &n, &err), NF_OK);
+	return n;
+}
+
+static long long
+seen(const char *id)
+{
+	char		*k = nf_xasprintf("nf:jobs:seen:%s", id);
+	long long	 v = redis_int("EXISTS %s", k, NULL);
+
+	free(k);
+	return v;
+}
+
+START_TEST(t_submit_direct)
+{
+	struct json_object	*p = payload("k", "v");
+	struct nf_error		 err;
+	char			 id[25];
+	int			 deferred = -1;
+
+	ck_assert_int_eq(nf_jobs_submit(st, kv, "t1", "work", p, 0, id, &deferred, &err),
+	    NF_OK);
+	ck_assert_int_eq(deferred, 0);
+	ck_assert_uint_eq(strlen(id), 24);
+	ck_assert_int_eq(counts().ready, 1);
+	ck_assert_int_eq(seen(id), 1);
+	ck_assert_int_eq(outbox_n("t1"), 0);
+	/* bad input is refused before Redis or the store see it */
+	ck_assert_int_eq(nf_jobs_submit(st, NULL, "Bad Tenant", "work", p, 0, id, &deferred,
+	    &err), NF_EINVAL);
+	ck_assert_str_eq(id, "");
+	ck_assert_int_eq(nf_jobs_submit(st, NULL, "t1", "a b", p, 0, id, &deferred, &err),
+	    NF_EINVAL);
+	ck_assert_int_eq(nf_jobs_submit(st, NULL, "t1", "work", p, -5, id, &deferred, &err),
+	    NF_EINVAL);
+	ck_assert_int_eq(outbox_n("t1"), 0);
+	/* neither Redis nor a store: nothing can keep it */
+	ck_assert_int_eq(nf_jobs_submit(NULL, NULL, "t1", "work", p, 0, id, &deferred, &err),
+	    NF_EUNAVAIL);
+	ck_assert_str_eq(err.code, "redis_unavailable");
+	ck_assert_int_eq(deferred, 0);
+	json_object_put(p);
+	ck_assert_int_eq(counts().ready, 1);
+}
+END_TEST
+
+START_TEST(t_outbox_defer_and_drain)
+{
+	struct nf_jobs_config	 c = test_cfg(5, 5000);
+	struct nf_jobs_runner	*r;
+	struct json_object	*p = payload("secret-ish", "value with \"quotes\" and a.b");
+	struct nf_job		*j;
+	struct nf_error		 err;
+	char			 id[25], idl[25], idx[25];
+	int64_t			 t0, t1, t2;
+	long long		 due;
+	int			 deferred = -1, moved;
+
+	/* the payload may hold keys the store refuses as field names */
+	json_object_object_add(p, "a.b", json_object_new_string("$ne"));
+	tu_redis_kill();
+	t0 = nf_now_ms();
+	ck_assert_int_eq(nf_jobs_submit(st, kv, "t1", "work", p, 0, id, &deferred, &err),
+	    NF_OK);
+	ck_assert_int_eq(deferred, 1);
+	ck_assert_int_lt(nf_now_ms() - t0, 1000);
+	ck_assert_int_eq(nf_jobs_submit(st, kv, "t2", "later", NULL, 60000, idl, &deferred,
+	    &err), NF_OK);
+	ck_assert_int_eq(deferred, 1);
+	t1 = nf_now_ms();
+	/* Redis down and no store: refused, quickly */
+	ck_assert_int_eq(nf_jobs_submit(NULL, kv, "t1", "work", p, 0, idx, &deferred, &err),
+	    NF_EUNAVAIL);
+	ck_assert_str_eq(err.code, "redis_unavailable");
+	ck_assert_int_lt(nf_now_ms() - t1, 1000);
+	ck_assert_int_eq(outbox_n("t1"), 1);
+	ck_assert_int_eq(outbox_n("t2"), 1);
+	/* a drain while Redis is still down gives the document back at once */
+	ck_assert_int_eq(nf_jobs_outbox_drain(st, kv, "t1", "drainer", 30000, 10, &moved,
+	    &err), NF_EUNAVAIL);
+	ck_assert_int_eq(moved, 0);
+	ck_assert_int_eq(outbox_n("t1"), 1);
+
+	ck_assert_int_eq(tu_redis_restart(), 0);
+	usleep(300 * 1000);
+	t2 = nf_now_ms();
+	ck_assert_int_eq(nf_jobs_outbox_drain(st, kv, "t1", "drainer", 30000, 10, &moved,
+	    &err), NF_OK);
+	ck_assert_int_eq(moved, 1);
+	ck_assert_int_eq(nf_jobs_outbox_drain(st, kv, "t2", "drainer", 30000, 10, &moved,
+	    &err), NF_OK);
+	ck_assert_int_eq(moved, 1);
+	ck_assert_int_eq(outbox_n("t1") + outbox_n("t2"), 0);
+	ck_assert_int_eq(counts().ready, 1);
+	ck_assert_int_eq(counts().delayed, 1);
+	/* the delayed job keeps its due time from the submit */
+	due = redis_int("ZSCORE %s %s", "nf:jobs:delayed", idl);
+	ck_assert_int_ge(due, t0 + 60000);
+	ck_assert_int_le(due, t1 + 60000);
+	/* nothing left: a second drain moves nothing */
+	ck_assert_int_eq(nf_jobs_outbox_drain(st, kv, "t1", "drainer", 30000, 10, &moved,
+	    &err), NF_OK);
+	ck_assert_int_eq(moved, 0);
+
+	ck_assert_int_eq(nf_jobs_runner_new(url, &c, &r, &err), NF_OK);
+	ck_assert_int_eq(nf_jobs_runner_reserve(r, 0, &j, &err), NF_OK);
+	ck_assert_ptr_nonnull(j);
+	ck_assert_str_eq(j->id, id);
+	ck_assert_str_eq(j->type, "work");
+	ck_assert_str_eq(j->tenant, "t1");
+	ck_assert_str_eq(json_object_to_json_string_ext(j->payload, JSON_C_TO_STRING_PLAIN),
+	    json_object_to_json_string_ext(p, JSON_C_TO_STRING_PLAIN));
+	ck_assert_int_ge(j->enqueued_at, t0);
+	ck_assert_int_lt(j->enqueued_at, t2);
+	ck_assert_int_eq(nf_jobs_runner_ack(r, j, &err), NF_OK);
+	nf_jobs_job_free(j);
+	nf_jobs_runner_free(r);
+	json_object_put(p);
+}
+END_TEST
+
+START_TEST(t_outbox_crash_between_push_and_delete)
+{
+	struct json_object	*doc, *again;
+	struct nf_error		 err;
+	char			 id[25];
+	int			 deferred, pushed, deleted, moved;
+
+	/* no Redis handle at all: the job goes straight to the outbox */
+	ck_assert_int_eq(nf_jobs_submit(st, NULL, "t1", "work", NULL, 0, id, &deferred,
+	    &err), NF_OK);
+	ck_assert_int_eq(deferred, 1);
+	/* drainer A claims it for 200 ms, pushes it and dies before deleting */
+	ck_assert_int_eq(nf_jobs_outbox_claim(st, "t1", "A", 200, &doc, &err), NF_OK);
+	ck_assert_str_eq(json_object_get_string(json_object_object_get(doc, "_id")), id);
+	ck_assert_int_eq(nf_jobs_outbox_push(kv, doc, &pushed, &err), NF_OK);
+	ck_assert_int_eq(pushed, 1);
+	ck_assert_int_eq(counts().ready, 1);
+	/* while A's lease lasts nobody else takes the document */
+	ck_assert_int_eq(nf_jobs_outbox_claim(st, "t1", "B", 30000, &again, &err),
+	    NF_ENOTFOUND);
+	ck_assert_int_eq(nf_jobs_outbox_drain(st, kv, "t1", "B", 30000, 10, &moved, &err),
+	    NF_OK);
+	ck_assert_int_eq(moved, 0);
+	ck_assert_int_eq(outbox_n("t1"), 1);
+	/* after the lease B drains it: deleted, and not queued a second time */
+	usleep(250 * 1000);
+	ck_assert_int_eq(nf_jobs_outbox_drain(st, kv, "t1", "B", 30000, 10, &moved, &err),
+	    NF_OK);
+	ck_assert_int_eq(moved, 1);
+	ck_assert_int_eq(outbox_n("t1"), 0);
+	ck_assert_int_eq(counts().ready, 1);
+	ck_assert_int_eq(redis_int("HLEN %s", "nf:jobs:data", NULL), 1);
+	ck_assert_int_eq(redis_int("LPOS %s %s", "nf:jobs:ready", id), 0);
+	/* A coming back late deletes nothing and pushes nothing */
+	ck_assert_int_eq(nf_jobs_outbox_done(st, "t1", "A", doc, &deleted, &err), NF_OK);
+	ck_assert_int_eq(deleted, 0);
+	ck_assert_int_eq(nf_jobs_outbox_push(kv, doc, &pushed, &err), NF_OK);
+	ck_assert_int_eq(pushed, 0);
+	ck_assert_int_eq(counts().ready, 1);
+	json_object_put(doc);
+}
+END_TEST
+
+START_TEST(t_outbox_malformed)
+{
+	struct json_object	*doc = json_object_new_object();
+	struct nf_error		 err;
+	int			 moved;
+
+	json_object_object_add(doc, "type", json_object_new_string("work"));
+	json_object_object_add(doc, "job", json_object_new_int(5));
+	json_object_object_add(doc, "due", json_object_new_int(0));
+	json_object_object_add(doc, "lease", json_object_new_int(0));
+	ck_assert_int_eq(nf_store_insert(st, "t1", NF_JOBS_OUTBOX, doc, NULL, &err), NF_OK);
+	json_object_put(doc);
+	ck_assert_int_eq(nf_jobs_outbox_drain(st, kv, "t1", "A", 30000, 10, &moved, &err),
+	    NF_OK);
+	ck_assert_int_eq(moved, 1);
+	ck_assert_int_eq(outbox_n("t1"), 0);
+	ck_assert_int_eq(counts().ready + counts().delayed, 0);
+	ck_assert_int_eq(nf_jobs_outbox_drain(st, kv, "t1", "A", 30000, 0, &moved, &err),
+	    NF_EINVAL);
+	ck_assert_int_eq(nf_jobs_push_once(kv, "short", "{}", 0, NULL, &err), NF_EINVAL);
+}
+END_TEST
+
+/* Child drainer: its own store and Redis connections, small batches, until
+ * both tenants' outboxes stay empty. */
+static void
+child_drainer(int n)
+{
+	static const char *const tenants[] = { "t1", "t2" };
+	struct nf_store	*cst;
+	struct nf_kv	*ckv;
+	struct nf_error	 err;
+	char		 owner[16];
+	int		 moved, idle = 0;
+	size_t		 i;
+
+	snprintf(owner, sizeof(owner), "drainer-%d", n);
+	if (nf_store_open(store_uri, &cst, &err) != NF_OK ||
+	    nf_kv_open(url, 1000, &ckv, &err) != NF_OK)
+		_exit(3);
+	/* start together, so that they really race */
+	if (nf_kv_command(ckv, NULL, &err, "BLPOP %s 5", "test:go") != NF_OK)
+		_exit(5);
+	while (idle < 3) {
+		idle++;
+		for (i = 0; i < NF_ARRAY_LEN(tenants); i++) {
+			if (nf_jobs_outbox_drain(cst, ckv, tenants[i], owner, 30000, 3, &moved,
+			    &err) != NF_OK)
+				_exit(4);
+			if (moved > 0)
+				idle = 0;
+			if (moved > 0 && nf_kv_command(ckv, NULL, &err, "HINCRBY %s %s %d",
+			    "test:drained", owner, moved) != NF_OK)
+				_exit(6);
+		}
+	}
+	nf_kv_free(ckv);
+	nf_store_free(cst);
+	_exit(0);
+}
+
+START_TEST(t_outbox_concurrent_drainers)
+{
+	struct redisReply	*rep;
+	struct nf_error		 err;
+	char			 ids[200][25];
+	pid_t			 pids[3];
+	size_t			 i;
+	int			 status, deferred;
+
+	for (i = 0; i < 200; i++) {
+		ck_assert_int_eq(nf_jobs_submit(st, NULL, i % 2 ? "t2" : "t1", "work", NULL, 0,
+		    ids[i], &deferred, &err), NF_OK);
+		ck_assert_int_eq(deferred, 1);
+	}
+	ck_assert_int_eq(outbox_n("t1") + outbox_n("t2"), 200);
+	for (i = 0; i < 3; i++)
+		if ((pids[i] = fork()) == 0)
+			child_drainer((int)i);
+	usleep(100 * 1000);
+	ck_assert_int_eq(nf_kv_command(kv, NULL, &err, "RPUSH %s 1 1 1", "test:go"), NF_OK);
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+		ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	ck_assert_int_eq(outbox_n("t1") + outbox_n("t2"), 0);
+	/* they did race: more than one drainer handled documents */
+	ck_assert_int_ge(redis_int("HLEN %s", "test:drained", NULL), 2);
+	/* every id queued exactly once */
+	ck_assert_int_eq(counts().ready, 200);
+	ck_assert_int_eq(redis_int("HLEN %s", "nf:jobs:data", NULL), 200);
+	for (i = 0; i < 200; i++)
+		ck_assert_int_eq(redis_int("HEXISTS %s %s", "nf:jobs:data", ids[i]), 1);
+	ck_assert_int_eq(nf_kv_command(kv, &rep, &err, "LRANGE %s 0 -1", "nf:jobs:ready"),
+	    NF_OK);
+	ck_assert_uint_eq(rep->elements, 200);
+	freeReplyObject(rep);
+	/* and the ready list holds no id twice */
+	ck_assert_int_eq(nf_kv_command(kv, NULL, &err, "EVAL %s 1 %s",
+	    "local s = {} for _, v in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do "
+	    "s[v] = 1 end local n = 0 for _ in pairs(s) do n = n + 1 end "
+	    "redis.call('SET', 'test:uniq', n)", "nf:jobs:ready"), NF_OK);
+	ck_assert_int_eq(redis_int("GET %s", "test:uniq", NULL), 200);
+}
+END_TEST
+
 static Suite *
 jobs_suite(void)
 {
@@ -568,6 +865,11 @@ jobs_suite(void)
 	tcase_add_test(tc, t_runner_alive_not_reaped);
 	tcase_add_test(tc, t_concurrent_runners);
 	tcase_add_test(tc, t_redis_down);
+	tcase_add_test(tc, t_submit_direct);
+	tcase_add_test(tc, t_outbox_defer_and_drain);
+	tcase_add_test(tc, t_outbox_crash_between_push_and_delete);
+	tcase_add_test(tc, t_outbox_malformed);
+	tcase_add_test(tc, t_outbox_concurrent_drainers);
 	suite_add_tcase(s, tc);
 	return s;
 }
