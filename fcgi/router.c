@@ -193,10 +193,10 @@ resolve_tenant(struct nf_req *r, struct nf_error *e)
  * to r->tenant).  Until then any route that needs a role is closed.
  */
 static enum nf_err
-authorize(struct nf_req *r, enum nf_role role, struct nf_error *e)
+authorize(struct nf_req *r, unsigned roles, struct nf_error *e)
 {
 	(void)r;
-	if (role == NF_ROLE_NONE)
+	if (roles == NF_ROLE_NONE)
 		return NF_OK;
 	return nf_error_set(e, NF_EAUTH, "unauthorized", NULL, "authentication required");
 }
@@ -257,7 +257,7 @@ dispatch(struct nf_req *r, const struct nf_route *routes, size_t n, struct nf_er
 		return rc;
 	if (!(r->route->flags & NF_ROUTE_NO_TENANT) && (rc = resolve_tenant(r, e)) != NF_OK)
 		return rc;
-	if ((rc = authorize(r, r->route->role, e)) != NF_OK)
+	if ((rc = authorize(r, r->route->roles, e)) != NF_OK)
 		return rc;
 	if (!webhook && (rc = read_body(r, e)) != NF_OK)
 		return rc;

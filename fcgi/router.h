@@ -30,13 +30,16 @@
 
 struct nf_app;
 
-enum nf_role {
-	NF_ROLE_NONE = 0,   /* public */
-	NF_ROLE_AGENT,      /* any signed-in agent */
-	NF_ROLE_SUPERVISOR,
-	NF_ROLE_ADMIN,
-	NF_ROLE__MAX
-};
+/*
+ * Roles an agent holds, as bits.  A route lists the roles allowed to call
+ * it (any one suffices); NF_ROLE_NONE means public.  This column is the
+ * one place access is decided (router.c authorize()).
+ */
+#define NF_ROLE_NONE        0x00
+#define NF_ROLE_AGENT       0x01
+#define NF_ROLE_SUPERVISOR  0x02
+#define NF_ROLE_ADMIN       0x04
+#define NF_ROLES_STAFF      (NF_ROLE_AGENT | NF_ROLE_SUPERVISOR | NF_ROLE_ADMIN)
 
 /* Route flags. */
 #define NF_ROUTE_NEEDS_STORE  0x01  /* 503 store_unavailable before the handler */
@@ -54,7 +57,7 @@ struct nf_route {
 	enum nf_method		 method;    /* NF_GET also answers HEAD */
 	const char		*pattern;   /* "/api/events/auth/:topic" */
 	nf_handler_fn		 handler;
-	enum nf_role		 role;      /* required role (checked from the next issue) */
+	unsigned		 roles;     /* NF_ROLE_* bits allowed; NF_ROLE_NONE: public */
 	enum nf_body_kind	 body;      /* expected body */
 	size_t			 body_max;  /* cap in bytes (0: NONFLEX_BODY_MAX) */
 	unsigned		 flags;     /* NF_ROUTE_* */
