@@ -18,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth.h"
 #include "nonflex.h"
 
 struct json_object;
@@ -81,6 +82,7 @@ struct nf_req {
 	const struct nf_route	*route;         /* matched route or NULL */
 	char			 request_id[NF_REQUEST_ID_MAX + 1];
 	const struct nf_tenant	*tenant;        /* resolved tenant or NULL */
+	struct nf_principal	 principal;     /* caller, filled by the router */
 	char			*body;          /* raw body, NUL-terminated, or NULL */
 	size_t			 body_len;
 	struct json_object	*json;          /* parsed JSON body (owned) */
