@@ -59,6 +59,11 @@ static const struct setting settings[] = {
 	{ "NONFLEX_LOG_LEVEL", "info", 0, 0, K_LEVEL, OFF(log_level), 0 },
 	{ "NONFLEX_DEV_ROUTES", "0", 0, 1, K_BOOL, OFF(dev_routes), 0 },
 	{ "NONFLEX_REQUEST_TIMEOUT_MS", "25000", 100, 600000, K_INT, OFF(request_timeout_ms), 0 },
+	{ "NONFLEX_JWT_TTL_S", "3600", 60, 86400, K_INT, OFF(jwt_ttl_s), 0 },
+	{ "NONFLEX_DEV_INSECURE_JWT", "0", 0, 1, K_BOOL, OFF(dev_insecure_jwt), 0 },
+	{ "NONFLEX_LOGIN_USER_MAX", "10", 1, 1000000, K_INT, OFF(login_user_max), 0 },
+	{ "NONFLEX_LOGIN_IP_MAX", "10", 1, 1000000, K_INT, OFF(login_ip_max), 0 },
+	{ "NONFLEX_LOGIN_WINDOW_S", "900", 1, 86400, K_INT, OFF(login_window_s), 0 },
 };
 
 static const char *const level_names[NF_LOG__MAX] = { "debug", "info", "warn", "error" };
@@ -210,6 +215,46 @@ nf_config_origin_allowed(const struct nf_config *cfg, const char *origin)
 	return 0;
 }
 
+int
+nf_config_jwt_secret_ok(const char *secret)
+{
+	/* Values people paste from examples; compared without case. */
+	static const char *const weak[] = { "changeme", "change-me", "change_me",
+	    "secret", "jwt_secret", "jwt-secret", "your-secret", "your_secret",
+	    "yoursecret", "supersecret", "password", "example", "placeholder",
+	    "your-jwt-secret", "your_jwt_secret", "replace-me", "replace_me" };
+	unsigned char	 seen[256];
+	size_t		 i, len, distinct = 0;
+
+	if (secret == NULL || (len = strlen(secret)) < 32)
+		return 0;
+	for (i = 0; i < NF_ARRAY_LEN(weak); i++)
+		if (strcasecmp(secret, weak[i]) == 0 ||
+		    strncasecmp(secret, weak[i], strlen(weak[i])) == 0)
+			return 0;
+	memset(seen, 0, sizeof(seen));
+	for (i = 0; i < len; i++)
+		if (!seen[(unsigned char)secret[i]]++)
+			distinct++;
+	/* "aaaa...", "abababab..." and the like are not keys. */
+	return distinct >= 10;
+}
+
+enum nf_err
+nf_config_jwt_check(const struct nf_config *cfg, struct nf_error *e)
+{
+	if (nf_config_jwt_secret_ok(cfg->jwt_secret))
+		return NF_OK;
+	if (cfg->dev_insecure_jwt) {
+		nf_warn("JWT_SECRET is empty, short or a placeholder; accepted only because "
+		    "NONFLEX_DEV_INSECURE_JWT=1 - never use this outside development");
+		return NF_OK;
+	}
+	return nf_error_set(e, NF_EINVAL, "insecure_jwt_secret", "JWT_SECRET",
+	    "JWT_SECRET must be at least 32 random bytes and not a placeholder "
+	    "(set NONFLEX_DEV_INSECURE_JWT=1 only for development)");
+}
+
 static void
 problem(struct json_object *arr, const char *msg)
 {
@@ -255,6 +300,8 @@ check_values(const struct nf_config *cfg, struct json_object *arr)
 		problem(arr, "JWT_SECRET is not set (agent login will not work)");
 	else if (strlen(cfg->jwt_secret) < 32)
 		problem(arr, "JWT_SECRET is shorter than 32 characters");
+	else if (!nf_config_jwt_secret_ok(cfg->jwt_secret))
+		problem(arr, "JWT_SECRET looks like a placeholder, not 32 random bytes");
 	nf_error_clear(&e);
 	if (nf_tenants_load(cfg->tenants_file, &t, &e) != NF_OK) {
 		msg = nf_xasprintf("TENANTS_FILE %s: %s", cfg->tenants_file, e.message);

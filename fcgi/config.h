@@ -37,6 +37,14 @@ struct nf_config {
 	int64_t			 request_timeout_ms; /* NONFLEX_REQUEST_TIMEOUT_MS: per-request
 						      * deadline (watchdog.h); below nginx's
 						      * fastcgi_read_timeout (30 s) */
+	int64_t			 jwt_ttl_s;        /* NONFLEX_JWT_TTL_S: login token lifetime */
+	int64_t			 dev_insecure_jwt; /* NONFLEX_DEV_INSECURE_JWT: accept a weak
+						    * JWT_SECRET (development only, warned) */
+	int64_t			 login_user_max;   /* NONFLEX_LOGIN_USER_MAX: failed logins per
+						    * (tenant, username) per window */
+	int64_t			 login_ip_max;     /* NONFLEX_LOGIN_IP_MAX: failed logins per
+						    * client IP per window */
+	int64_t			 login_window_s;   /* NONFLEX_LOGIN_WINDOW_S */
 };
 
 /*
@@ -59,6 +67,19 @@ int		 nf_config_origin_allowed(const struct nf_config *, const char *origin);
 struct json_object *nf_config_problems(void);
 /* Print nf_config_problems() one per line to out; returns how many. */
 size_t		 nf_config_check(FILE *out);
+
+/*
+ * 1 when secret is usable as the HS256 key: at least 32 bytes, not a
+ * well-known placeholder ("changeme", "secret", ...) and not made of a
+ * handful of distinct characters (RFC 8725 3.5: no human-memorable keys).
+ */
+int		 nf_config_jwt_secret_ok(const char *secret);
+/*
+ * Whether nonflex-fcgi may start with cfg's JWT_SECRET: NF_OK when it is
+ * good, or when it is weak but NONFLEX_DEV_INSECURE_JWT=1 (a warning is
+ * logged); NF_EINVAL "insecure_jwt_secret" otherwise (never quoting it).
+ */
+enum nf_err	 nf_config_jwt_check(const struct nf_config *, struct nf_error *);
 
 /* "debug" | "info" | "warn" | "error" -> level, or -1. */
 int		 nf_config_log_level(const char *);

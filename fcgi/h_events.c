@@ -5,7 +5,9 @@
  * subscribe to /api/events/<topic>.  The answer names the channel in
  * X-Nchan-Channel as "<tenant>.<topic>" with the tenant resolved here, so
  * a subscriber can only ever join its own tenant's channels, whatever
- * topic text it sends.
+ * topic text it sends.  The route requires a signed-in agent of that
+ * tenant (cookie or bearer token, checked by the router before this
+ * runs), so nobody outside the tenant's staff can listen.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -20,8 +22,8 @@
 #include "tenant.h"
 
 /*
- * GET /api/events/auth/:topic, no role yet (the next issue requires an
- * agent here).  204 with X-Nchan-Channel; 400 invalid_topic; tenant
+ * GET /api/events/auth/:topic, any staff role of the tenant (401 without
+ * a session, 403 for another tenant's token: router.c).  204 with X-Nchan-Channel; 400 invalid_topic; tenant
  * errors (400/404) from the router.
  */
 enum nf_err

@@ -20,6 +20,35 @@ enum nf_err	h_health_get(struct nf_req *, struct nf_error *);
 enum nf_err	h_tenants_current(struct nf_req *, struct nf_error *);
 /* h_events.c */
 enum nf_err	h_events_auth(struct nf_req *, struct nf_error *);
+/* h_agents.c: presence, level, admin agent management */
+enum nf_err	h_agents_status(struct nf_req *, struct nf_error *);
+enum nf_err	h_agents_level(struct nf_req *, struct nf_error *);
+enum nf_err	h_agents_list(struct nf_req *, struct nf_error *);
+enum nf_err	h_agents_create(struct nf_req *, struct nf_error *);
+enum nf_err	h_agents_get(struct nf_req *, struct nf_error *);
+enum nf_err	h_agents_update(struct nf_req *, struct nf_error *);
+enum nf_err	h_agents_delete(struct nf_req *, struct nf_error *);
+/* 1 when s is a valid agent username: [a-z0-9._-]{2,64} (also nonflexctl). */
+int		nf_agents_valid_username(const char *s);
+/* The rules of POST /api/agents and PATCH /api/agents/:id without a
+ * request, shared with nonflexctl (which audits itself).  create: body as
+ * the POST body; *out the stored document (with _id and the hash: never
+ * send it as is).  update: body as the PATCH body; *fields the changed
+ * field names for the audit record.  Errors as the routes answer them. */
+struct json_object;
+struct nf_store;
+enum nf_err	nf_agents_create(struct nf_store *, const char *tenant,
+		    struct json_object *body, struct json_object **out, struct nf_error *);
+enum nf_err	nf_agents_update(struct nf_store *, const char *tenant, const char *id,
+		    struct json_object *body, struct json_object **fields, struct nf_error *);
+/* h_audit.c: the audit log (admin) */
+enum nf_err	h_audit_list(struct nf_req *, struct nf_error *);
+enum nf_err	h_audit_export(struct nf_req *, struct nf_error *);
+/* h_auth.c: agent sessions */
+enum nf_err	h_auth_login(struct nf_req *, struct nf_error *);
+enum nf_err	h_auth_logout(struct nf_req *, struct nf_error *);
+enum nf_err	h_auth_refresh(struct nf_req *, struct nf_error *);
+enum nf_err	h_auth_me(struct nf_req *, struct nf_error *);
 /* h_dev.c: development and test routes (NONFLEX_DEV_ROUTES=1 only) */
 enum nf_err	h_dev_echo(struct nf_req *, struct nf_error *);
 enum nf_err	h_dev_echo_form(struct nf_req *, struct nf_error *);

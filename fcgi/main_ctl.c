@@ -6,6 +6,12 @@
  * exactly what the workers will see.  Later modules add commands to the
  * table below.
  *
+ * `agent` manages agents with the same rules as the admin routes
+ * (h_agents.c's nf_agents_create/nf_agents_update) and audits every change
+ * with the actor "nonflexctl".  Passwords are read from one line of stdin,
+ * never from the command line, where ps(1) and shell history would keep
+ * them; no prompt is printed, so it works in scripts.
+ *
  * SPDX-License-Identifier: MIT
  */
 #include "autoconfig.h"
@@ -17,13 +23,17 @@
 
 #include <json-c/json.h>
 
+#include "audit.h"
 #include "config.h"
+#include "handlers.h"
 #include "json.h"
 #include "log.h"
 #include "nonflex.h"
+#include "passwd.h"
 #include "seed.h"
 #include "store.h"
 #include "tenant.h"
+#include "valid.h"
 
 struct ctl {
 	struct nf_config	 cfg;
@@ -34,6 +44,7 @@ struct ctl {
 static int	cmd_check_config(struct ctl *, int, char **);
 static int	cmd_migrate(struct ctl *, int, char **);
 static int	cmd_seed(struct ctl *, int, char **);
+static int	cmd_agent(struct ctl *, int, char **);
 
 static const struct {
 	const char	*name;
@@ -48,6 +59,13 @@ static const struct {
 	{ "seed", cmd_seed, 1,
 	  "seed [--demo FILE] [--tenant ID]...\n"
 	  "                        load demo agents into the demo tenants" },
+	{ "agent", cmd_agent, 1,
+	  "agent add --tenant ID [--role R]... [--skill S]... [--language L]...\n"
+	  "          [--level N] [--name NAME] [--password-stdin] USERNAME\n"
+	  "agent passwd --tenant ID [--password-stdin] USERNAME\n"
+	  "agent disable|enable --tenant ID USERNAME\n"
+	  "agent list --tenant ID\n"
+	  "                        manage agents; passwords come from one line of stdin" },
 };
 
 static void
@@ -181,6 +199,279 @@ cmd_seed(struct ctl *c, int argc, char **argv)
 		    "  agent sarah, supervisor sam, admin admin\n");
 	json_object_put(demo);
 	free(only);
+	return rc;
+}
+
+/* ---- agent ---------------------------------------------------------- */
+
+struct agent_args {
+	const char		*tenant;
+	const char		*username;
+	struct json_object	*body;     /* fields for create/update */
+};
+
+/* Append s to the array field of body (created on first use). */
+static void
+body_push(struct json_object *body, const char *field, const char *s)
+{
+	struct json_object	*arr;
+
+	if (!json_object_object_get_ex(body, field, &arr)) {
+		arr = json_object_new_array();
+		nf_json_add(body, field, arr);
+	}
+	json_object_array_add(arr, json_object_new_string(s));
+}
+
+/* Parse the options of `agent SUB`; 0 on success, 2 after a message. */
+static int
+agent_parse(int argc, char **argv, struct agent_args *a)
+{
+	static const struct option	 opts[] = {
+		{ "tenant", required_argument, NULL, 't' },
+		{ "role", required_argument, NULL, 'r' },
+		{ "skill", required_argument, NULL, 's' },
+		{ "language", required_argument, NULL, 'l' },
+		{ "level", required_argument, NULL, 'v' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "password-stdin", no_argument, NULL, 'p' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int64_t	 level;
+	int	 ch;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "t:r:s:l:v:n:p", opts, NULL)) != -1) {
+		switch (ch) {
+		case 't': a->tenant = optarg; break;
+		case 'r': body_push(a->body, "roles", optarg); break;
+		case 's': body_push(a->body, "skills", optarg); break;
+		case 'l': body_push(a->body, "languages", optarg); break;
+		case 'n': nf_json_add_str(a->body, "name", optarg); break;
+		case 'p': break;        /* the default: the password is on stdin */
+		case 'v':
+			if (!nf_valid_int(optarg, 1, 10, &level)) {
+				fprintf(stderr, "nonflexctl: --level must be 1 to 10\n");
+				return 2;
+			}
+			nf_json_add_int(a->body, "level", level);
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (a->tenant == NULL) {
+		fprintf(stderr, "nonflexctl: agent: --tenant is required\n");
+		return 2;
+	}
+	if (optind < argc)
+		a->username = argv[optind++];
+	if (optind != argc) {
+		fprintf(stderr, "nonflexctl: agent: one username only (passwords come "
+		    "from stdin)\n");
+		return 2;
+	}
+	return 0;
+}
+
+/* One line of stdin as the "password" field of body; 0 on success. */
+static int
+read_password(struct json_object *body)
+{
+	char	*line = NULL;
+	size_t	 cap = 0;
+	ssize_t	 n;
+
+	if ((n = getline(&line, &cap, stdin)) <= 0) {
+		fprintf(stderr, "nonflexctl: expected the password on stdin\n");
+		free(line);
+		return 1;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	nf_json_add_str(body, "password", line);
+	explicit_bzero(line, cap);
+	free(line);
+	return 0;
+}
+
+static void
+agent_error(const char *what, const struct nf_error *e)
+{
+	fprintf(stderr, "nonflexctl: %s: %s%s%s%s\n", what, e->code,
+	    e->field[0] ? " (" : "", e->field, e->field[0] ? ")" : "");
+	if (e->message[0])
+		fprintf(stderr, "  %s\n", e->message);
+}
+
+static void
+agent_audit(struct ctl *c, const char *tenant, const char *event, const char *id,
+    const char *username, struct json_object *fields)
+{
+	struct json_object	*d = json_object_new_object();
+
+	nf_json_add_str(d, "agentId", id);
+	nf_json_add_str(d, "username", username);
+	if (fields != NULL)
+		nf_json_add(d, "fields", fields);
+	nf_audit_store(c->store, tenant, "nonflexctl", event, NULL, d);
+}
+
+static int
+agent_add(struct ctl *c, struct agent_args *a)
+{
+	struct json_object	*doc = NULL, *fields;
+	struct nf_error		 e;
+
+	nf_json_add_str(a->body, "username", a->username);
+	if (read_password(a->body) != 0)
+		return 1;
+	nf_error_clear(&e);
+	if (nf_agents_create(c->store, a->tenant, a->body, &doc, &e) != NF_OK) {
+		agent_error("agent add", &e);
+		return 1;
+	}
+	fields = json_object_new_array();
+	json_object_object_foreach(a->body, k, v) {
+		(void)v;
+		json_object_array_add(fields, json_object_new_string(k));
+	}
+	agent_audit(c, a->tenant, "agent.create",
+	    json_object_get_string(json_object_object_get(doc, "_id")), a->username, fields);
+	printf("created agent %s (%s) in %s\n", a->username,
+	    json_object_get_string(json_object_object_get(doc, "_id")), a->tenant);
+	json_object_put(doc);
+	return 0;
+}
+
+/* The id of tenant's agent username into id; 0 on success. */
+static int
+agent_id(struct ctl *c, const char *tenant, const char *username, char id[25])
+{
+	struct json_object	*f = json_object_new_object(), *doc = NULL, *v;
+	struct nf_error		 e;
+	enum nf_err		 rc;
+
+	nf_json_add_str(f, "username", username);
+	rc = nf_store_find_one(c->store, tenant, "agents", f, NULL, &doc, &e);
+	json_object_put(f);
+	if (rc != NF_OK) {
+		fprintf(stderr, "nonflexctl: %s: no agent %s in %s\n",
+		    rc == NF_ENOTFOUND ? "not found" : e.message, username, tenant);
+		return 1;
+	}
+	json_object_object_get_ex(doc, "_id", &v);
+	snprintf(id, 25, "%s", json_object_get_string(v));
+	json_object_put(doc);
+	return 0;
+}
+
+/* passwd, disable, enable: a PATCH of body on the named agent. */
+static int
+agent_change(struct ctl *c, struct agent_args *a, const char *what)
+{
+	struct json_object	*fields = NULL;
+	struct nf_error		 e;
+	char			 id[25];
+
+	if (agent_id(c, a->tenant, a->username, id) != 0)
+		return 1;
+	nf_error_clear(&e);
+	if (nf_agents_update(c->store, a->tenant, id, a->body, &fields, &e) != NF_OK) {
+		agent_error(what, &e);
+		return 1;
+	}
+	agent_audit(c, a->tenant, "agent.update", id, a->username, fields);
+	printf("%s: agent %s in %s updated\n", what, a->username, a->tenant);
+	return 0;
+}
+
+static int
+agent_list(struct ctl *c, const char *tenant)
+{
+	struct json_object	*all = NULL, *sort, *d, *v;
+	struct nf_find_opts	 o;
+	struct nf_error		 e;
+	size_t			 i, n;
+
+	memset(&o, 0, sizeof(o));
+	sort = json_object_new_object();
+	nf_json_add_int(sort, "username", 1);
+	o.sort = sort;
+	if (nf_store_find(c->store, tenant, "agents", NULL, &o, &all, &e) != NF_OK) {
+		json_object_put(sort);
+		agent_error("agent list", &e);
+		return 1;
+	}
+	printf("%-24s  %-20s  %-24s  %-9s  %s\n", "ID", "USERNAME", "ROLES", "STATUS",
+	    "DISABLED");
+	n = json_object_array_length(all);
+	for (i = 0; i < n; i++) {
+		d = json_object_array_get_idx(all, i);
+		json_object_object_get_ex(d, "roles", &v);
+		printf("%-24s  %-20s  %-24s  %-9s  %s\n",
+		    json_object_get_string(json_object_object_get(d, "_id")),
+		    json_object_get_string(json_object_object_get(d, "username")),
+		    v ? json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN) : "[]",
+		    json_object_get_string(json_object_object_get(d, "status")),
+		    json_object_get_boolean(json_object_object_get(d, "disabled")) ?
+		    "yes" : "no");
+	}
+	json_object_put(all);
+	json_object_put(sort);
+	return 0;
+}
+
+static int
+agent_dispatch(struct ctl *c, const char *sub, struct agent_args *a)
+{
+	if (strcmp(sub, "list") == 0)
+		return agent_list(c, a->tenant);
+	if (a->username == NULL) {
+		fprintf(stderr, "nonflexctl: agent %s: USERNAME is required\n", sub);
+		return 2;
+	}
+	if (strcmp(sub, "add") == 0)
+		return agent_add(c, a);
+	if (strcmp(sub, "passwd") == 0) {
+		if (json_object_object_length(a->body) != 0) {
+			fprintf(stderr, "nonflexctl: agent passwd takes no field options\n");
+			return 2;
+		}
+		return read_password(a->body) != 0 ? 1 : agent_change(c, a, "agent passwd");
+	}
+	if (strcmp(sub, "disable") == 0 || strcmp(sub, "enable") == 0) {
+		if (json_object_object_length(a->body) != 0) {
+			fprintf(stderr, "nonflexctl: agent %s takes no field options\n", sub);
+			return 2;
+		}
+		nf_json_add_bool(a->body, "disabled", sub[0] == 'd');
+		return agent_change(c, a, sub[0] == 'd' ? "agent disable" : "agent enable");
+	}
+	fprintf(stderr, "nonflexctl: unknown agent command %s\n", sub);
+	return 2;
+}
+
+static int
+cmd_agent(struct ctl *c, int argc, char **argv)
+{
+	struct agent_args	 a;
+	int			 rc;
+
+	if (argc < 2) {
+		fprintf(stderr, "nonflexctl: agent add|passwd|disable|enable|list ...\n");
+		return 2;
+	}
+	memset(&a, 0, sizeof(a));
+	a.body = json_object_new_object();
+	if ((rc = agent_parse(argc - 1, argv + 1, &a)) == 0) {
+		if (nf_tenant_find(c->tenants, a.tenant) == NULL) {
+			fprintf(stderr, "nonflexctl: unknown tenant %s\n", a.tenant);
+			rc = 1;
+		} else
+			rc = agent_dispatch(c, argv[1], &a);
+	}
+	json_object_put(a.body);
 	return rc;
 }
 

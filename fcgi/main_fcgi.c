@@ -99,6 +99,12 @@ main(int argc, char *argv[])
 		nf_error("cannot start: %s", e.message);
 		return 1;
 	}
+	/* Refuse a guessable token key (RFC 8725 3.5): tokens could be forged. */
+	if (nf_config_jwt_check(&app.cfg, &e) != NF_OK) {
+		nf_error("cannot start: %s", e.message);
+		nf_app_cleanup(&app);
+		return 1;
+	}
 	if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, 0, 0) != 0) {
 		nf_error("cannot initialize libfcgi");
 		nf_app_cleanup(&app);

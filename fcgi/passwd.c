@@ -9,10 +9,12 @@
 #include <crypt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "log.h"
 #include "nonflex.h"
 #include "passwd.h"
+#include "valid.h"
 
 enum nf_err
 nf_passwd_hash(const char *password, char **out)
@@ -61,4 +63,42 @@ int
 nf_passwd_needs_upgrade(const char *hash)
 {
 	return hash == NULL || strncmp(hash, "$y$", 3) != 0;
+}
+
+/* Very common passwords of policy length (from public breach top lists);
+ * shorter ones fail the length rule anyway. */
+static const char *const common_passwords[] = {
+	"password123", "password1234", "password12345", "1234567890",
+	"12345678910", "123456789a", "qwertyuiop", "qwerty12345",
+	"qwerty123456", "1q2w3e4r5t", "1qaz2wsx3edc", "iloveyou123",
+	"passw0rd123", "administrator", "letmein123", "welcome123",
+	"changeme123", "abc1234567", "0987654321", "1111111111",
+	"0000000000", "football123", "baseball123", "superman123",
+	"trustno1234", "p@ssw0rd123", "password!", "password1!",
+	"Password123!", "aaaaaaaaaa", "abcdefghij", "asdfghjkl1",
+	NULL
+};
+
+enum nf_err
+nf_passwd_policy(const char *password, const char *username, const char *field,
+    struct nf_error *e)
+{
+	size_t	 len, i;
+
+	if (password == NULL)
+		return nf_error_set(e, NF_EINVAL, "weak_password", field,
+		    "password is required");
+	len = strlen(password);
+	if (!nf_valid_utf8(password, len, NF_PASSWD_MIN, NF_PASSWD_MAX))
+		return nf_error_set(e, NF_EINVAL, "weak_password", field,
+		    "password must be %d to %d bytes of text", NF_PASSWD_MIN,
+		    NF_PASSWD_MAX);
+	if (username != NULL && strcasecmp(password, username) == 0)
+		return nf_error_set(e, NF_EINVAL, "weak_password", field,
+		    "password must not equal the username");
+	for (i = 0; common_passwords[i] != NULL; i++)
+		if (strcasecmp(password, common_passwords[i]) == 0)
+			return nf_error_set(e, NF_EINVAL, "weak_password", field,
+			    "password is too common");
+	return NF_OK;
 }

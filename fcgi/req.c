@@ -429,7 +429,16 @@ nf_resp_json_text(struct nf_req *r, int status, const char *json, size_t len)
 	free(r->out);
 	r->out = nf_xstrndup(json, len);
 	r->out_len = len;
+	r->out_type = NULL;
 	r->status = status;
+}
+
+void
+nf_resp_text(struct nf_req *r, int status, const char *type, const char *body,
+    size_t len)
+{
+	nf_resp_json_text(r, status, body, len);
+	r->out_type = type;
 }
 
 void
@@ -453,6 +462,7 @@ nf_resp_empty(struct nf_req *r, int status)
 	free(r->out);
 	r->out = NULL;
 	r->out_len = 0;
+	r->out_type = NULL;
 	r->status = status;
 }
 
@@ -551,14 +561,16 @@ nf_resp_write(struct nf_req *r, nf_req_write_fn wr, void *ctx)
 
 	retry_after(r, status, ra, sizeof(ra));
 	head = nf_xasprintf("Status: %d %s\r\n"
-	    "%s%s"
+	    "%s%s%s"
 	    "Content-Length: %zu\r\n"
 	    "X-Request-Id: %s\r\n"
 	    "X-Content-Type-Options: nosniff\r\n"
 	    "Cache-Control: no-store\r\n"
 	    "%s%s\r\n",
 	    status, reason(status),
-	    r->out != NULL ? "Content-Type: application/json; charset=utf-8" : "",
+	    r->out != NULL ? "Content-Type: " : "",
+	    r->out == NULL ? "" : r->out_type != NULL ? r->out_type :
+	    "application/json; charset=utf-8",
 	    r->out != NULL ? "\r\n" : "",
 	    status == 204 ? (size_t)0 : r->out_len,
 	    r->request_id, ra,

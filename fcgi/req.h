@@ -93,6 +93,7 @@ struct nf_req {
 	size_t			 hdrs_len;
 	char			*out;           /* body */
 	size_t			 out_len;
+	const char		*out_type;      /* static Content-Type of out; NULL: JSON */
 	char			 err_code[48];  /* error code, for the access log */
 	int64_t			 retry_after_ms; /* hint for Retry-After (0: default) */
 };
@@ -161,6 +162,10 @@ int		 nf_resp_header(struct nf_req *, const char *name, const char *value);
 void		 nf_resp_json(struct nf_req *, int status, struct json_object *obj);
 /* JSON response from already-serialized text (copied). */
 void		 nf_resp_json_text(struct nf_req *, int status, const char *json, size_t len);
+/* Non-JSON response body (copied) with Content-Type type, which must be a
+ * static string such as "application/x-ndjson; charset=utf-8". */
+void		 nf_resp_text(struct nf_req *, int status, const char *type,
+		    const char *body, size_t len);
 /* Empty response (204, ...). */
 void		 nf_resp_empty(struct nf_req *, int status);
 /* Error envelope {"error":{"code","message","request_id"[,"field"]}} with

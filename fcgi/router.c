@@ -12,6 +12,8 @@
 #include <json-c/json.h>
 
 #include "app.h"
+#include "audit.h"
+#include "auth.h"
 #include "json.h"
 #include "log.h"
 #include "nonflex.h"
@@ -188,17 +190,28 @@ resolve_tenant(struct nf_req *r, struct nf_error *e)
 }
 
 /*
- * The one place where authentication and roles will be checked (next
- * issue: JWT from Authorization or the session cookie, tenant claim equal
- * to r->tenant).  Until then any route that needs a role is closed.
+ * The one place where access is decided: a route with roles needs a valid
+ * session (auth.c: token, tenant, CSRF, revocation, agent still enabled)
+ * and one of the route's roles as the store has them now.
  */
 static enum nf_err
 authorize(struct nf_req *r, unsigned roles, struct nf_error *e)
 {
-	(void)r;
+	struct json_object	*data;
+	enum nf_err		 rc;
+
 	if (roles == NF_ROLE_NONE)
 		return NF_OK;
-	return nf_error_set(e, NF_EAUTH, "unauthorized", NULL, "authentication required");
+	if ((rc = nf_auth_request(r, e)) != NF_OK)
+		return rc;
+	if (r->principal.roles & roles)
+		return NF_OK;
+	data = json_object_new_object();
+	nf_json_add_str(data, "method", r->method_name);
+	nf_json_add_str(data, "route", r->route->pattern);
+	nf_audit(r, "forbidden", NULL, data);
+	return nf_error_set(e, NF_EFORBIDDEN, "forbidden", NULL,
+	    "your role does not allow this");
 }
 
 static enum nf_err

@@ -18,7 +18,39 @@ const struct nf_route nf_routes[] = {
 	    NF_ROUTE_NO_TENANT },
 	{ NF_GET, "/api/tenants/current", h_tenants_current, NF_ROLE_NONE, NF_BODY_NONE, 0, 0 },
 	/* nchan's subscriber authorization subrequest (auth_request style). */
-	{ NF_GET, "/api/events/auth/:topic", h_events_auth, NF_ROLE_NONE, NF_BODY_NONE, 0, 0 },
+	{ NF_GET, "/api/events/auth/:topic", h_events_auth, NF_ROLES_STAFF, NF_BODY_NONE, 0,
+	    NF_ROUTE_NEEDS_KV | NF_ROUTE_NEEDS_STORE },
+	/* Agent sessions (h_auth.c); login is public, the rest need a session. */
+	{ NF_POST, "/api/agents/login", h_auth_login, NF_ROLE_NONE, NF_BODY_JSON, 4 * KB,
+	    NF_ROUTE_NEEDS_STORE | NF_ROUTE_NEEDS_KV },
+	{ NF_POST, "/api/agents/logout", h_auth_logout, NF_ROLES_STAFF, NF_BODY_NONE, 0,
+	    NF_ROUTE_NEEDS_KV },
+	{ NF_POST, "/api/agents/refresh", h_auth_refresh, NF_ROLES_STAFF, NF_BODY_NONE, 0,
+	    NF_ROUTE_NEEDS_KV },
+	{ NF_GET, "/api/agents/me", h_auth_me, NF_ROLES_STAFF, NF_BODY_NONE, 0,
+	    NF_ROUTE_NEEDS_STORE },
+
+	/* Agents (h_agents.c).  Keep literal /api/agents/<word> rows (login,
+	 * me, ...) above these: ":id" would match them too. */
+	{ NF_POST, "/api/agents/:id/status", h_agents_status, NF_ROLES_STAFF, NF_BODY_JSON,
+	    1 * KB, NF_ROUTE_NEEDS_STORE },
+	{ NF_GET, "/api/agents/:id/level", h_agents_level, NF_ROLES_STAFF, NF_BODY_NONE, 0,
+	    NF_ROUTE_NEEDS_STORE },
+	{ NF_GET, "/api/agents", h_agents_list, NF_ROLE_ADMIN | NF_ROLE_SUPERVISOR,
+	    NF_BODY_NONE, 0, NF_ROUTE_NEEDS_STORE },
+	{ NF_POST, "/api/agents", h_agents_create, NF_ROLE_ADMIN, NF_BODY_JSON, 16 * KB,
+	    NF_ROUTE_NEEDS_STORE },
+	{ NF_GET, "/api/agents/:id", h_agents_get, NF_ROLE_ADMIN | NF_ROLE_SUPERVISOR,
+	    NF_BODY_NONE, 0, NF_ROUTE_NEEDS_STORE },
+	{ NF_PATCH, "/api/agents/:id", h_agents_update, NF_ROLE_ADMIN, NF_BODY_JSON, 16 * KB,
+	    NF_ROUTE_NEEDS_STORE },
+	{ NF_DELETE, "/api/agents/:id", h_agents_delete, NF_ROLE_ADMIN, NF_BODY_NONE, 0,
+	    NF_ROUTE_NEEDS_STORE },
+	/* Audit log (h_audit.c). */
+	{ NF_GET, "/api/audit", h_audit_list, NF_ROLE_ADMIN, NF_BODY_NONE, 0,
+	    NF_ROUTE_NEEDS_STORE },
+	{ NF_GET, "/api/audit/export", h_audit_export, NF_ROLE_ADMIN, NF_BODY_NONE, 0,
+	    NF_ROUTE_NEEDS_STORE },
 
 	/* Development and integration-test routes: 404 unless NONFLEX_DEV_ROUTES=1. */
 	{ NF_POST, "/api/dev/echo", h_dev_echo, NF_ROLE_NONE, NF_BODY_JSON, 0, NF_ROUTE_DEV },

@@ -2,23 +2,42 @@
 // EventSource subscriber at /api/events/<topic> (nginx + nchan, authorized
 // by a FastCGI subrequest) receives an event a worker publishes directly and
 // one published by nonflex-jobs; events stay within their tenant and topic;
-// nobody can publish through the public port.
+// nobody can publish through the public port.  Subscribing needs a
+// signed-in agent of the tenant (issue 3): bearer token or session cookie.
 //
 // SPDX-License-Identifier: MIT
 
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { assertError, assertJson, stopChecked } from './lib/check.mjs';
 import { request } from './lib/http.mjs';
 import { subscribe } from './lib/sse.mjs';
-import { startStack } from './lib/stack.mjs';
+import { BUILDDIR, SRCDIR, startStack } from './lib/stack.mjs';
 
 let stack;
 const subs = [];
 
+const tokens = {};
+
+async function loginAs(tenant) {
+	const res = await request(stack, { method: 'POST', path: '/api/agents/login',
+		headers: { 'X-Tenant-Id': tenant }, body: { username: 'sarah', password: 'password123' } });
+	assert.equal(res.status, 200, `login: ${res.text}`);
+	return res.json;
+}
+
 before(async () => {
 	stack = await startStack();
+	execFileSync(path.join(BUILDDIR, 'nonflexctl'), ['seed'], {
+		env: { ...stack.env, STORE_URI: `sqlite://${stack.stateDir}/nonflex.db`,
+			TENANTS_FILE: path.join(SRCDIR, 'infra', 'tenants.json') },
+		cwd: SRCDIR, stdio: 'pipe',
+	});
+	for (const t of ['tenant1', 'tenant2'])
+		tokens[t] = (await loginAs(t)).token;
 });
 
 after(() => {
@@ -31,7 +50,11 @@ let seq = 0;
 // A topic no other test uses, so buffered messages never cross tests.
 const topic = (what) => `t-${what}-${process.pid}-${++seq}`;
 
-async function sub(t, headers = {}) {
+// Subscribe as sarah of the tenant the headers name (X-Tenant-Id or Host).
+async function sub(t, headers = {}, auth = true) {
+	const tenant = headers['X-Tenant-Id'] ?? headers.Host?.split('.')[0];
+	if (auth && tokens[tenant])
+		headers = { ...headers, Authorization: `Bearer ${tokens[tenant]}` };
 	const s = await subscribe(stack, t, { headers });
 	subs.push(s);
 	return s;
@@ -131,6 +154,23 @@ describe('isolation', () => {
 });
 
 describe('refusals', () => {
+	test('no session cannot subscribe (401)', async () => {
+		const s = await sub(topic('anon'), { 'X-Tenant-Id': 'tenant1' }, false);
+		assert.equal(s.status, 401);
+		s.close();
+	});
+	test('a session of another tenant cannot subscribe (403)', async () => {
+		const s = await sub(topic('cross'), { 'X-Tenant-Id': 'tenant2',
+			Authorization: `Bearer ${tokens.tenant1}` }, false);
+		assert.equal(s.status, 403);
+		s.close();
+	});
+	test('a session cookie subscribes', async () => {
+		const s = await sub(topic('cookie'), { 'X-Tenant-Id': 'tenant1',
+			Cookie: `nf_session=${tokens.tenant1}` }, false);
+		assert.equal(s.status, 200);
+		s.close();
+	});
 	test('unknown tenant cannot subscribe', async () => {
 		const s = await sub(topic('unknown'), { 'X-Tenant-Id': 'nosuchtenant' });
 		assert.ok(s.status >= 400 && s.status < 500, `status ${s.status}`);

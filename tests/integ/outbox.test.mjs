@@ -15,13 +15,18 @@ import { assertJson, stopChecked, waitFor } from './lib/check.mjs';
 import { request } from './lib/http.mjs';
 import { keepPidFile, killRedis, restartRedis } from './lib/redis.mjs';
 import { subscribe } from './lib/sse.mjs';
+import { loginDemo, seedStack } from './lib/session.mjs';
 import { startStack } from './lib/stack.mjs';
 
 let stack;
 const subs = [];
 
+let token;
+
 before(async () => {
 	stack = await startStack();
+	seedStack(stack);
+	token = (await loginDemo(stack, 'tenant1')).token;
 });
 
 after(() => {
@@ -31,7 +36,8 @@ after(() => {
 });
 
 async function sub(topic) {
-	const s = await subscribe(stack, topic, { headers: { 'X-Tenant-Id': 'tenant1' } });
+	const s = await subscribe(stack, topic, { headers: { 'X-Tenant-Id': 'tenant1',
+		Authorization: `Bearer ${token}` } });
 	subs.push(s);
 	assert.equal(s.status, 200);
 	return s;
