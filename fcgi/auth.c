@@ -10,8 +10,9 @@
  * parsed - strictly, with nf_json_parse (UTF-8, depth, duplicate keys) and
  * a fixed set of allowed claims (RFC 8725 2.1, 3.1, 3.11, 3.12).  Signing
  * uses libjwt.  Authorization decisions re-read the agent from the store
- * on every request, so disabling or deleting an agent, or changing its
- * roles, applies at once; the token's own roles are not trusted for that.
+ * on every request, so disabling or deleting an agent, changing its roles
+ * or its password applies at once; the token's own roles are not trusted
+ * for that.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -24,8 +25,10 @@
 #include <hiredis/hiredis.h>
 #include <json-c/json.h>
 #include <jwt.h>
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/params.h>
 
 #include "app.h"
 #include "audit.h"
@@ -81,6 +84,35 @@ nf_auth_doc_roles(struct json_object *agent)
 		bits |= nf_auth_role_bit(json_object_get_string(
 		    json_object_array_get_idx(roles, i)));
 	return bits;
+}
+
+/* ---- password changes ---------------------------------------------------- */
+
+int64_t
+nf_auth_pw_changed_ms(struct json_object *agent)
+{
+	struct json_object	*v;
+	int64_t			 ms;
+
+	if (agent == NULL || !json_object_object_get_ex(agent, "passwordChangedAt", &v) ||
+	    !json_object_is_type(v, json_type_int))
+		return 0;
+	ms = json_object_get_int64(v);
+	return ms > 0 ? ms : 0;
+}
+
+int64_t
+nf_auth_issue_time(int64_t now_s, int64_t pw_changed_ms)
+{
+	int64_t	 floor_s = pw_changed_ms / 1000 + (pw_changed_ms % 1000 != 0);
+
+	return now_s > floor_s ? now_s : floor_s;
+}
+
+int
+nf_auth_iat_current(int64_t iat_s, int64_t pw_changed_ms)
+{
+	return pw_changed_ms <= 0 || iat_s >= nf_auth_issue_time(0, pw_changed_ms);
 }
 
 /* ---- base64url ------------------------------------------------------- */
@@ -243,6 +275,11 @@ segment_json(const char *s, size_t len)
 	return o;
 }
 
+/* base64url of {"alg":"HS256","typ":"JWT"}, the header nf_auth_issue
+ * writes.  Decoding is canonical (one encoding per value), so a segment
+ * equal to this is exactly that header and need not be parsed. */
+#define HS256_HEADER_B64 "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+
 /* Exactly {"alg":"HS256","typ":"JWT"}: any kid/jku/x5u/cty is refused. */
 static int
 header_ok(struct json_object *h)
@@ -260,23 +297,67 @@ header_ok(struct json_object *h)
 	    strcmp(json_object_get_string(v), "JWT") == 0;
 }
 
+/*
+ * HMAC-SHA256 keyed once per secret and copied per token: OpenSSL 3's
+ * one-shot HMAC() fetches the algorithm and sets the key on every call,
+ * a measured share of every authenticated request (tests/bench).  A
+ * different secret (SIGHUP reload, tests) rebuilds the keyed context.
+ */
+static EVP_MAC_CTX	*hmac_keyed;
+static char		*hmac_secret;
+
+static void
+hmac_forget(void)
+{
+	EVP_MAC_CTX_free(hmac_keyed);
+	hmac_keyed = NULL;
+	if (hmac_secret != NULL) {
+		OPENSSL_cleanse(hmac_secret, strlen(hmac_secret));
+		free(hmac_secret);
+		hmac_secret = NULL;
+	}
+}
+
+static EVP_MAC_CTX *
+hmac_ctx(const char *secret)
+{
+	OSSL_PARAM	 p[2];
+	EVP_MAC		*mac;
+
+	if (hmac_keyed != NULL && strcmp(hmac_secret, secret) == 0)
+		return EVP_MAC_CTX_dup(hmac_keyed);
+	hmac_forget();
+	if ((mac = EVP_MAC_fetch(NULL, "HMAC", NULL)) == NULL)
+		return NULL;
+	hmac_keyed = EVP_MAC_CTX_new(mac);
+	EVP_MAC_free(mac);
+	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	p[1] = OSSL_PARAM_construct_end();
+	if (hmac_keyed == NULL || !EVP_MAC_init(hmac_keyed, (const unsigned char *)secret,
+	    strlen(secret), p)) {
+		hmac_forget();
+		return NULL;
+	}
+	hmac_secret = nf_xstrdup(secret);
+	return EVP_MAC_CTX_dup(hmac_keyed);
+}
+
 static int
 signature_ok(const char *secret, const char *token, size_t signed_len, const char *sig,
     size_t siglen)
 {
 	unsigned char	 mac[EVP_MAX_MD_SIZE], *got;
-	unsigned int	 maclen = 0;
-	size_t		 glen;
+	EVP_MAC_CTX	*ctx;
+	size_t		 glen, maclen = 0;
 	int		 ok;
 
 	if ((got = b64url_decode(sig, siglen, &glen)) == NULL)
 		return 0;
-	if (HMAC(EVP_sha256(), secret, (int)strlen(secret), (const unsigned char *)token,
-	    signed_len, mac, &maclen) == NULL) {
-		free(got);
-		return 0;
-	}
-	ok = glen == 32 && nf_ct_equal(mac, maclen, got, glen);
+	ok = (ctx = hmac_ctx(secret)) != NULL &&
+	    EVP_MAC_update(ctx, (const unsigned char *)token, signed_len) &&
+	    EVP_MAC_final(ctx, mac, &maclen, sizeof(mac)) &&
+	    glen == 32 && nf_ct_equal(mac, maclen, got, glen);
+	EVP_MAC_CTX_free(ctx);
 	free(got);
 	return ok;
 }
@@ -401,7 +482,9 @@ nf_auth_verify(const char *secret, const char *token, int64_t now_s,
 	if (secret == NULL || token == NULL || !split_token(token, seg, len))
 		goto out;
 	*reason = "bad_header";
-	if ((h = segment_json(seg[0], len[0])) == NULL || !header_ok(h))
+	if ((len[0] != sizeof(HS256_HEADER_B64) - 1 ||
+	    memcmp(seg[0], HS256_HEADER_B64, len[0]) != 0) &&
+	    ((h = segment_json(seg[0], len[0])) == NULL || !header_ok(h)))
 		goto out;
 	*reason = "bad_signature";
 	if (!signature_ok(secret, token, len[0] + 1 + len[1], seg[2], len[2]))
@@ -553,9 +636,11 @@ check_revoked(struct nf_req *r, const struct nf_auth_claims *c, int *revoked,
 	return NF_OK;
 }
 
-/* Load the agent: NF_ENOTFOUND for unknown or disabled ones. */
+/* Load the agent: NF_ENOTFOUND for unknown or disabled ones, or when the
+ * token predates its last password change (*why says which). */
 static enum nf_err
-load_agent(struct nf_req *r, const struct nf_auth_claims *c, struct nf_error *e)
+load_agent(struct nf_req *r, const struct nf_auth_claims *c, const char **why,
+    struct nf_error *e)
 {
 	struct nf_store		*st;
 	struct json_object	*f, *doc = NULL;
@@ -573,7 +658,13 @@ load_agent(struct nf_req *r, const struct nf_auth_claims *c, struct nf_error *e)
 		return rc;
 	(void)nf_json_get_bool(doc, "disabled", 0, &disabled, e);
 	(void)nf_json_get_string(doc, "username", 0, 64, 0, &user, e);
+	*why = "agent_unknown_or_disabled";
 	if (disabled) {
+		rc = NF_ENOTFOUND;
+		goto out;
+	}
+	if (!nf_auth_iat_current(c->iat, nf_auth_pw_changed_ms(doc))) {
+		*why = "password_changed";
 		rc = NF_ENOTFOUND;
 		goto out;
 	}
@@ -589,7 +680,7 @@ out:
 static enum nf_err
 check_session(struct nf_req *r, const struct nf_auth_claims *c, struct nf_error *e)
 {
-	const char	*csrf;
+	const char	*csrf, *why = "agent_unknown_or_disabled";
 	enum nf_err	 rc;
 	int		 revoked = 0;
 
@@ -608,9 +699,9 @@ check_session(struct nf_req *r, const struct nf_auth_claims *c, struct nf_error 
 		return rc;
 	if (revoked)
 		return reject(r, "revoked", e);
-	rc = load_agent(r, c, e);
+	rc = load_agent(r, c, &why, e);
 	if (rc == NF_ENOTFOUND)
-		return reject(r, "agent_unknown_or_disabled", e);
+		return reject(r, why, e);
 	return rc;
 }
 
@@ -638,6 +729,7 @@ nf_auth_request(struct nf_req *r, struct nf_error *e)
 	}
 	snprintf(r->principal.jti, sizeof(r->principal.jti), "%s", c.jti);
 	r->principal.exp = c.exp;
+	r->principal.iat = c.iat;
 	r->principal.authenticated = 1;
 	return NF_OK;
 }

@@ -7,7 +7,8 @@
  * session cookie, verifies it with exactly HS256 and JWT_SECRET, checks
  * iss/aud/typ/exp/iat/nbf (60 s leeway), that the tenant claim equals the
  * resolved tenant (403 otherwise), that the jti is not revoked (Redis) and
- * that the agent still exists and is enabled (store), then fills
+ * that the agent still exists, is enabled and has not changed its password
+ * since the token was issued (store), then fills
  * r->principal.  Handlers read r->principal and never parse tokens.
  *
  * SPDX-License-Identifier: MIT
@@ -32,6 +33,7 @@ struct nf_principal {
 	char	 jti[33];
 	int64_t	 exp;             /* seconds since epoch */
 	int	 via_cookie;      /* token came from the session cookie */
+	int64_t	 iat;             /* the token's iat: a refresh never goes below it */
 };
 
 #define NF_AUTH_COOKIE      "nf_session"
@@ -79,6 +81,19 @@ enum nf_err	 nf_auth_issue(const char *secret, const char *tenant, const char *s
 int		 nf_auth_verify(const char *secret, const char *token, int64_t now_s,
 		    struct nf_auth_claims *out, const char **reason);
 
+/*
+ * Password changes end older sessions (battery 38).  An agent document may
+ * carry passwordChangedAt (ms since epoch); a token whose iat (seconds) is
+ * earlier, iat * 1000 < passwordChangedAt, is refused ("password_changed").
+ * So that a token issued in the same second right after a change is not
+ * refused as well, tokens are issued at nf_auth_issue_time(): never before
+ * the change, rounded up to the next second (at most 1 s ahead of the
+ * clock, far inside the leeway).  No I/O; cannot fail.
+ */
+int64_t		 nf_auth_pw_changed_ms(struct json_object *agent);   /* 0: never */
+int64_t		 nf_auth_issue_time(int64_t now_s, int64_t pw_changed_ms);
+int		 nf_auth_iat_current(int64_t iat_s, int64_t pw_changed_ms);
+
 /* "agent" | "supervisor" | "admin" -> NF_ROLE_* bit, 0 when unknown. */
 unsigned	 nf_auth_role_bit(const char *);
 /* Role bits from an agent document: its "roles" array (unknown names
@@ -94,7 +109,8 @@ struct json_object *nf_auth_roles_json(unsigned bits);
  * tenant_mismatch), CSRF header for cookie-authenticated unsafe methods
  * (403 csrf_failed), jti not revoked (Redis; 503 redis_unavailable when
  * Redis cannot be asked: fail closed), agent still present and enabled
- * (one store lookup by _id; its roles there are authoritative).  Fills
+ * (one store lookup by _id; its roles there are authoritative), token
+ * not older than the agent's last password change.  Fills
  * r->principal.  Every 401 carries WWW-Authenticate and is audited
  * (rate limited per IP and reason).
  */

@@ -7,7 +7,8 @@
  * change (or read the level of) its own record only, unless it is an
  * admin.  Agents live in the tenant's `agents` collection (seed.c's
  * shape); the store is the record and presence is mirrored to Redis
- * ("nf:<tenant>:presence:<id>") for fast reads, best effort.  Responses
+ * ("nf:<tenant>:presence:<id>") for fast reads and published as a live
+ * event (topic "agents") for supervisors, both best effort.  Responses
  * never carry the password hash (agent_view copies an allow-list).
  * Every change is audited (audit.h) with ids and field names, never
  * passwords.
@@ -30,6 +31,7 @@
 
 #include "app.h"
 #include "audit.h"
+#include "events.h"
 #include "handlers.h"
 #include "json.h"
 #include "kv.h"
@@ -214,6 +216,24 @@ presence_set(struct nf_req *r, const char *id, const char *status)
 	} else if (nf_kv_command(kv, NULL, &e, "DEL %s", key) != NF_OK)
 		nf_warn("presence of %s not removed from redis: %s", id, e.message);
 	free(key);
+}
+
+/* Tell supervisors live (topic "agents", type "agent.status").  The change
+ * is already stored, so a publisher failure is logged, never the answer. */
+static void
+publish_status(struct nf_req *r, const char *id, const char *username,
+    const char *status)
+{
+	struct json_object	*d = json_object_new_object();
+	struct nf_error		 e;
+
+	nf_error_clear(&e);
+	nf_json_add_str(d, "id", id);
+	nf_json_add_str(d, "username", username);        /* null if absent */
+	nf_json_add_str(d, "status", status);
+	if (nf_events_publish(r->tenant->id, "agents", "agent.status", d, &e) != NF_OK)
+		nf_warn("status of agent %s not published: %s", id, e.message);
+	json_object_put(d);
 }
 
 /* ---- validation of agent fields ---------------------------------------- */
@@ -430,6 +450,7 @@ h_agents_status(struct nf_req *r, struct nf_error *e)
 	if (rc != NF_OK)
 		goto out;
 	presence_set(r, id, statuses[s]);
+	publish_status(r, id, doc_str(before, "username"), statuses[s]);
 	d = json_object_new_object();
 	nf_json_add_str(d, "agentId", id);
 	nf_json_add_str(d, "from", doc_str(before, "status"));

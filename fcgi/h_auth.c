@@ -8,7 +8,8 @@
  * costs one yescrypt verification (against a fixed dummy hash) so timing
  * does not tell them apart either.  Failures are counted in Redis per
  * (tenant, username) and per (tenant, client IP); reaching the limit sets
- * a block key whose remaining life is the Retry-After of the 429.  Without
+ * a block key whose remaining life is the Retry-After of the 429; a
+ * successful login resets its username's count.  Without
  * Redis, login answers 503 rather than run unthrottled.  Tokens are made
  * and checked in auth.c; the router has authenticated logout/refresh/me
  * before these handlers run.
@@ -213,10 +214,11 @@ upgrade_hash(struct nf_req *r, struct login *l, const char *id)
 	free(fresh);
 }
 
-/* 200 {token, csrfToken, expiresAt, agent} and the session cookie. */
+/* 200 {token, csrfToken, expiresAt, agent} and the session cookie; the
+ * token is issued at iat_s (nf_auth_issue_time). */
 static enum nf_err
 session_response(struct nf_req *r, const char *id, const char *username, unsigned roles,
-    struct nf_error *e)
+    int64_t iat_s, struct nf_error *e)
 {
 	struct nf_auth_claims	 c;
 	struct json_object	*o, *agent;
@@ -224,7 +226,7 @@ session_response(struct nf_req *r, const char *id, const char *username, unsigne
 	enum nf_err		 rc;
 
 	if ((rc = nf_auth_issue(r->app->cfg.jwt_secret, r->tenant->id, id, roles,
-	    r->app->cfg.jwt_ttl_s, nf_now_ms() / 1000, &tok, &c, e)) != NF_OK)
+	    r->app->cfg.jwt_ttl_s, iat_s, &tok, &c, e)) != NF_OK)
 		return rc;
 	nf_iso8601(c.exp * 1000, at);
 	o = json_object_new_object();
@@ -264,6 +266,20 @@ login_fields(struct nf_req *r, struct login *l, struct nf_error *e)
 	return NF_OK;
 }
 
+/* A successful login forgets the username's failures (not the IP's: one
+ * address guessing many accounts must not clear its count with one it
+ * knows).  Best effort: the agent is signed in either way. */
+static void
+forget_failures(struct nf_req *r, const struct login *l)
+{
+	struct nf_error	 e;
+
+	nf_error_clear(&e);
+	if (nf_kv_ratelimit_reset(nf_app_kv(r->app), r->tenant->id, l->user_bucket, &e) !=
+	    NF_OK)
+		nf_warn("failed-login count not reset after a login: %s", e.message);
+}
+
 static enum nf_err
 login_failed(struct nf_req *r, struct login *l, struct nf_error *e)
 {
@@ -296,8 +312,12 @@ h_auth_login(struct nf_req *r, struct nf_error *e)
 		goto out;
 	}
 	upgrade_hash(r, &l, id);
-	if ((rc = session_response(r, id, l.username, nf_auth_doc_roles(l.agent), e)) == NF_OK)
-		audit_login(r, "login_success", &l, NULL);
+	if ((rc = session_response(r, id, l.username, nf_auth_doc_roles(l.agent),
+	    nf_auth_issue_time(nf_now_ms() / 1000, nf_auth_pw_changed_ms(l.agent)),
+	    e)) != NF_OK)
+		goto out;
+	forget_failures(r, &l);
+	audit_login(r, "login_success", &l, NULL);
 out:
 	json_object_put(l.agent);
 	return rc;
@@ -326,7 +346,9 @@ h_auth_logout(struct nf_req *r, struct nf_error *e)
 }
 
 /* POST /api/agents/refresh (any role): a new token like login's; the old
- * one is revoked first, so a stolen old token cannot be refreshed twice. */
+ * one is revoked first, so a stolen old token cannot be refreshed twice.
+ * The new iat is never below the old one, which already passed the
+ * password-change check. */
 enum nf_err
 h_auth_refresh(struct nf_req *r, struct nf_error *e)
 {
@@ -334,7 +356,8 @@ h_auth_refresh(struct nf_req *r, struct nf_error *e)
 
 	if ((rc = nf_auth_revoke(r, r->principal.jti, r->principal.exp, e)) != NF_OK ||
 	    (rc = session_response(r, r->principal.agent_id, r->principal.username,
-	    r->principal.roles, e)) != NF_OK)
+	    r->principal.roles, nf_auth_issue_time(nf_now_ms() / 1000,
+	    r->principal.iat * 1000), e)) != NF_OK)
 		return rc;
 	nf_audit(r, "token_refreshed", NULL, NULL);
 	return NF_OK;

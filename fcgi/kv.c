@@ -595,6 +595,22 @@ nf_kv_ratelimit_hit(struct nf_kv *kv, const char *tenant, const char *bucket,
 	return rc;
 }
 
+/* The counter is one key (see ratelimit_lua): deleting it starts a fresh
+ * window at the next hit. */
+enum nf_err
+nf_kv_ratelimit_reset(struct nf_kv *kv, const char *tenant, const char *bucket,
+    struct nf_error *err)
+{
+	char		*key;
+	enum nf_err	 rc;
+
+	if ((key = nf_kv_key(tenant, "rl", bucket)) == NULL)
+		return bad_key(err);
+	rc = nf_kv_command(kv, NULL, err, "DEL %s", key);
+	free(key);
+	return rc;
+}
+
 enum nf_err
 nf_kv_dedupe(struct nf_kv *kv, const char *tenant, const char *key,
     int64_t ttl_ms, int *first, struct nf_error *err)

@@ -73,6 +73,10 @@ enum nf_err	 nf_kv_ratelimit_hit(struct nf_kv *, const char *tenant, const char 
 		    int64_t limit, int64_t window_ms, int *allowed, int64_t *retry_after_ms,
 		    struct nf_error *);
 
+/* Forget bucket's count (e.g. a user's failed logins after a success). */
+enum nf_err	 nf_kv_ratelimit_reset(struct nf_kv *, const char *tenant, const char *bucket,
+		    struct nf_error *);
+
 /* Atomic first-seen check (SET NX PX): *first is 1 for the first caller. */
 enum nf_err	 nf_kv_dedupe(struct nf_kv *, const char *tenant, const char *key,
 		    int64_t ttl_ms, int *first, struct nf_error *);

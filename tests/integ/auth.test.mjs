@@ -4,6 +4,10 @@
 // logout revoking a token even across a restart of every worker, refresh,
 // cross-tenant tokens, CSRF for cookie sessions, bcryptjs hashes (the
 // original's) verifying and upgraded to yescrypt, and /api/agents/me.
+// Also: a password change (admin PATCH or `nonflexctl agent passwd`) ends the
+// agent's older sessions at once (battery 38), a successful login resets the
+// username's failure count but not the IP's, per-IP throttling across many
+// usernames, and agent status changes reaching a supervisor live.
 //
 // SPDX-License-Identifier: MIT
 
@@ -16,6 +20,7 @@ import bcrypt from 'bcryptjs';
 
 import { assertError, stopChecked, waitFor } from './lib/check.mjs';
 import { request } from './lib/http.mjs';
+import { subscribe } from './lib/sse.mjs';
 import { BUILDDIR, SRCDIR, sleep, startStack, workerPids } from './lib/stack.mjs';
 
 let stack;
@@ -56,6 +61,16 @@ function me(token, tenant = 'tenant1') {
 function auditCount(event) {
 	return Number(sql(`SELECT count(*) FROM c_audit WHERE json_extract(doc, '$.event') = '${event}'`));
 }
+
+function ctl(s, args, input) {
+	return execFileSync(path.join(BUILDDIR, 'nonflexctl'), args, {
+		env: { ...s.env, STORE_URI: `sqlite://${s.stateDir}/nonflex.db`,
+			TENANTS_FILE: path.join(SRCDIR, 'infra', 'tenants.json') },
+		input, stdio: ['pipe', 'pipe', 'pipe'], cwd: SRCDIR, encoding: 'utf8',
+	});
+}
+
+const bearer = (tenant, token) => ({ 'X-Tenant-Id': tenant, Authorization: `Bearer ${token}` });
 
 before(async () => {
 	stack = await startStack({ env: { NONFLEX_LOGIN_IP_MAX: '1000', NONFLEX_LOGIN_USER_MAX: '5' } });
@@ -224,4 +239,134 @@ describe('passwords from the original (bcryptjs)', () => {
 			assert.equal((await login(name, 'legacy-pass-1')).status, 200);
 		});
 	}
+});
+
+describe('password changes end older sessions (battery 38)', () => {
+	const T2 = 'tenant2';
+
+	test('admin resets sarah\'s password: old token 401 at once, new password works', async () => {
+		const old = (await login('sarah', 'password123', T2)).json;
+		const admin = (await login('admin', 'password123', T2)).json;
+		assert.equal((await me(old.token, T2)).status, 200);
+		const rejected = Number(sql(`SELECT count(*) FROM c_audit WHERE ` +
+			`json_extract(doc, '$.data.reason') = 'password_changed'`));
+		// Typically the same second as sarah's login: no rounding may save it.
+		const res = await request(stack, { method: 'PATCH', path: `/api/agents/${old.agent.id}`,
+			headers: bearer(T2, admin.token), body: { password: 'Fresh-Passphrase-41' } });
+		assert.equal(res.status, 200, res.text);
+		assert.ok(!('password' in res.json) && !('passwordChangedAt' in res.json));
+		const changed = Number(sql(`SELECT json_extract(doc, '$.passwordChangedAt') FROM c_agents ` +
+			`WHERE id = '${old.agent.id}'`));
+		assert.ok(changed > Date.now() - 60000 && changed <= Date.now(), String(changed));
+		const r = await me(old.token, T2);
+		assertError(r, 401, 'invalid_token');
+		assert.equal(r.headers['www-authenticate'], 'Bearer error="invalid_token"');
+		assert.equal(Number(sql(`SELECT count(*) FROM c_audit WHERE ` +
+			`json_extract(doc, '$.data.reason') = 'password_changed'`)), rejected + 1);
+		// The old token cannot be refreshed into a new one either.
+		assertError(await request(stack, { method: 'POST', path: '/api/agents/refresh',
+			headers: bearer(T2, old.token) }), 401, 'invalid_token');
+		// Right after the change (same second): the new password's token works,
+		// and so does its refresh.
+		const fresh = await login('sarah', 'Fresh-Passphrase-41', T2);
+		assert.equal(fresh.status, 200, fresh.text);
+		assert.equal((await me(fresh.json.token, T2)).status, 200);
+		const ref = await request(stack, { method: 'POST', path: '/api/agents/refresh',
+			headers: bearer(T2, fresh.json.token) });
+		assert.equal(ref.status, 200, ref.text);
+		assert.equal((await me(ref.json.token, T2)).status, 200);
+		assertError(await login('sarah', 'password123', T2), 401, 'invalid_credentials');
+		// The admin's own session is untouched.
+		assert.equal((await me(admin.token, T2)).status, 200);
+	});
+
+	test('nonflexctl agent passwd ends the agent\'s sessions too', async () => {
+		const old = (await login('sam', 'password123', T2)).json;
+		assert.equal((await me(old.token, T2)).status, 200);
+		ctl(stack, ['agent', 'passwd', '--tenant', T2, 'sam'], 'Ctl-Changed-Pass-77\n');
+		assertError(await me(old.token, T2), 401, 'invalid_token');
+		const fresh = await login('sam', 'Ctl-Changed-Pass-77', T2);
+		assert.equal(fresh.status, 200, fresh.text);
+		assert.equal((await me(fresh.json.token, T2)).status, 200);
+		assertError(await login('sam', 'password123', T2), 401, 'invalid_credentials');
+	});
+});
+
+describe('failure counters', () => {
+	// USER_MAX is 5 in this stack: 4 failures are allowed, the 5th blocks.
+	test('a successful login resets the username\'s count', async () => {
+		ctl(stack, ['agent', 'add', '--tenant', 'tenant1', 'resetme'], 'Reset-Me-Passphrase-9\n');
+		for (let i = 0; i < 4; i++)
+			assertError(await login('resetme', `wrong-${i}`), 401, 'invalid_credentials');
+		assert.equal((await login('resetme', 'Reset-Me-Passphrase-9')).status, 200);
+		// Without the reset the 2nd of these would already be 429.
+		for (let i = 0; i < 4; i++)
+			assertError(await login('resetme', `wrong-again-${i}`), 401, 'invalid_credentials');
+		assertError(await login('resetme', 'wrong-last'), 401, 'invalid_credentials');
+		assertError(await login('resetme', 'Reset-Me-Passphrase-9'), 429, 'too_many_attempts');
+	});
+
+	test('per client IP: failures over many usernames reach 429', async () => {
+		const s2 = await startStack({ env: { NONFLEX_LOGIN_IP_MAX: '4',
+			NONFLEX_LOGIN_USER_MAX: '1000' } });
+		try {
+			seed(s2);
+			const sql2 = (q) => execFileSync('sqlite3', [path.join(s2.stateDir, 'nonflex.db'), q],
+				{ encoding: 'utf8' }).trim();
+			for (let i = 0; i < 3; i++)
+				assertError(await login(`nobody-${i}`, 'password123', 'tenant1', s2), 401,
+					'invalid_credentials');
+			// A success does not clear the address's count.
+			assert.equal((await login('sarah', 'password123', 'tenant1', s2)).status, 200);
+			assertError(await login('nobody-3', 'password123', 'tenant1', s2), 401,
+				'invalid_credentials');
+			for (const u of ['nobody-4', 'sarah']) {
+				const res = await login(u, 'password123', 'tenant1', s2);
+				assertError(res, 429, 'too_many_attempts');
+				assert.ok(Number(res.headers['retry-after']) > 60, res.headers['retry-after']);
+			}
+			assert.ok(Number(sql2(`SELECT count(*) FROM c_audit WHERE json_extract(doc, '$.event') ` +
+				`= 'login_throttled' AND json_extract(doc, '$.data.reason') = 'ip'`)) >= 2);
+			// Counters are per tenant: tenant2 from the same address is fine.
+			assert.equal((await login('sarah', 'password123', 'tenant2', s2)).status, 200);
+		} finally {
+			stopChecked(s2);
+		}
+	});
+});
+
+describe('live presence', () => {
+	test('a supervisor sees an agent\'s status change live, only in its tenant', async () => {
+		// A supervisor of its own: sam's failure count belongs to other tests.
+		ctl(stack, ['agent', 'add', '--tenant', 'tenant1', '--role', 'supervisor', 'watcher'],
+			'Watcher-Passphrase-5\n');
+		const sup = await login('watcher', 'Watcher-Passphrase-5');
+		assert.equal(sup.status, 200, sup.text);
+		const other = (await login('admin', 'password123', 'tenant2')).json;
+		const sub = await subscribe(stack, 'agents', { headers: bearer('tenant1', sup.json.token) });
+		const sub2 = await subscribe(stack, 'agents', { headers: bearer('tenant2', other.token) });
+		try {
+			assert.equal(sub.status, 200);
+			assert.equal(sub2.status, 200);
+			await sleep(300);
+			const sarah = (await login('sarah', 'password123')).json;
+			const res = await request(stack, { method: 'POST',
+				path: `/api/agents/${sarah.agent.id}/status`,
+				headers: bearer('tenant1', sarah.token), body: { status: 'busy' } });
+			assert.equal(res.status, 200, res.text);
+			let ev;
+			for (;;) {
+				ev = await sub.next(5000);
+				if (ev.json?.data?.id === sarah.agent.id && ev.json.data.status === 'busy')
+					break;
+			}
+			assert.equal(ev.json.type, 'agent.status');
+			assert.deepEqual(ev.json.data, { id: sarah.agent.id, username: 'sarah', status: 'busy' });
+			for (let e2; (e2 = await sub2.nextOrNull(1000)) !== null;)
+				assert.notEqual(e2.json?.data?.id, sarah.agent.id, 'tenant2 saw tenant1\'s agent');
+		} finally {
+			sub.close();
+			sub2.close();
+		}
+	});
 });

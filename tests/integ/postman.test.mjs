@@ -10,6 +10,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 
+import { seedStack } from './lib/session.mjs';
 import { SRCDIR, startStack } from './lib/stack.mjs';
 
 const newman = path.join(SRCDIR, 'tests', 'node_modules', '.bin', 'newman');
@@ -17,6 +18,8 @@ let stack;
 
 before(async () => {
 	stack = await startStack();
+	// The collection signs in as the demo agents (admin, sarah).
+	seedStack(stack);
 });
 
 after(() => {

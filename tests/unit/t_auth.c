@@ -4,7 +4,8 @@
  * RELIABILITY battery 33-37) is rejected; clock skew within 60 s passes;
  * the JWT_SECRET policy; and the router's front line on the real route
  * table (401 with WWW-Authenticate, 403 tenant_mismatch, 403 csrf_failed,
- * 503 when Redis cannot confirm a token is not revoked).
+ * 503 when Redis cannot confirm a token is not revoked); the times that
+ * make a password change end older tokens.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -15,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
@@ -350,6 +352,40 @@ START_TEST(router_front_line)
 }
 END_TEST
 
+/* Battery 38: a token older than the password change is refused; one
+ * issued right after it - in the same second - is not. */
+START_TEST(password_change_times)
+{
+	struct json_object	*doc = json_object_new_object();
+	const int64_t		 t = 1700000000;    /* a whole second, in s */
+
+	ck_assert_int_eq(nf_auth_pw_changed_ms(NULL), 0);
+	ck_assert_int_eq(nf_auth_pw_changed_ms(doc), 0);
+	json_object_object_add(doc, "passwordChangedAt", json_object_new_string("x"));
+	ck_assert_int_eq(nf_auth_pw_changed_ms(doc), 0);
+	json_object_object_add(doc, "passwordChangedAt", json_object_new_int64(-5));
+	ck_assert_int_eq(nf_auth_pw_changed_ms(doc), 0);
+	json_object_object_add(doc, "passwordChangedAt", json_object_new_int64(t * 1000 + 400));
+	ck_assert_int_eq(nf_auth_pw_changed_ms(doc), t * 1000 + 400);
+	json_object_put(doc);
+	/* never changed: every iat is current */
+	ck_assert(nf_auth_iat_current(1, 0));
+	/* changed at t.400: a token of second t (issued before it, or in the
+	 * same second) is refused; tokens issued from then on carry t + 1. */
+	ck_assert(!nf_auth_iat_current(t, t * 1000 + 400));
+	ck_assert(!nf_auth_iat_current(t - 3600, t * 1000 + 400));
+	ck_assert_int_eq(nf_auth_issue_time(t, t * 1000 + 400), t + 1);
+	ck_assert(nf_auth_iat_current(nf_auth_issue_time(t, t * 1000 + 400), t * 1000 + 400));
+	/* changed exactly at t.000: a token of second t is not older */
+	ck_assert(nf_auth_iat_current(t, t * 1000));
+	ck_assert_int_eq(nf_auth_issue_time(t, t * 1000), t);
+	/* the clock ahead of the change: now wins */
+	ck_assert_int_eq(nf_auth_issue_time(t + 10, t * 1000 + 400), t + 10);
+	/* a refresh keeps at least the old iat (the ms floor of a second) */
+	ck_assert_int_eq(nf_auth_issue_time(t - 1, t * 1000), t);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -361,6 +397,7 @@ suite(void)
 	tcase_add_test(tc, rejected_table);
 	tcase_add_test(tc, secret_policy);
 	tcase_add_test(tc, router_front_line);
+	tcase_add_test(tc, password_change_times);
 	return s;
 }
 

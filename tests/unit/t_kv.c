@@ -176,6 +176,35 @@ START_TEST(t_ratelimit_retry_after)
 }
 END_TEST
 
+/* A reset bucket counts from zero again; other buckets keep their count. */
+START_TEST(t_ratelimit_reset)
+{
+	struct nf_error	 err;
+	int64_t		 ra;
+	int		 ok, i;
+
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(nf_kv_ratelimit_hit(kv, "t1", "r", 2, 60000, &ok, &ra,
+		    &err), NF_OK);
+		ck_assert_int_eq(nf_kv_ratelimit_hit(kv, "t1", "other", 2, 60000, &ok, &ra,
+		    &err), NF_OK);
+	}
+	ck_assert_int_eq(ok, 0);
+	ck_assert_int_eq(nf_kv_ratelimit_reset(kv, "t1", "r", &err), NF_OK);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(nf_kv_ratelimit_hit(kv, "t1", "r", 2, 60000, &ok, &ra,
+		    &err), NF_OK);
+		ck_assert_int_eq(ok, 1);
+	}
+	ck_assert_int_eq(nf_kv_ratelimit_hit(kv, "t1", "other", 2, 60000, &ok, &ra, &err),
+	    NF_OK);
+	ck_assert_int_eq(ok, 0);
+	/* resetting a bucket that was never hit is fine */
+	ck_assert_int_eq(nf_kv_ratelimit_reset(kv, "t1", "never", &err), NF_OK);
+	ck_assert_int_eq(nf_kv_ratelimit_reset(kv, "t1", "bad key", &err), NF_EINVAL);
+}
+END_TEST
+
 START_TEST(t_dedupe)
 {
 	struct nf_error	 err;
@@ -281,6 +310,7 @@ kv_suite(void)
 	tcase_add_test(tc, t_lock_expiry);
 	tcase_add_test(tc, t_ratelimit);
 	tcase_add_test(tc, t_ratelimit_retry_after);
+	tcase_add_test(tc, t_ratelimit_reset);
 	tcase_add_test(tc, t_dedupe);
 	tcase_add_test(tc, t_namespacing);
 	tcase_add_test(tc, t_script_reload);
