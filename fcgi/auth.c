@@ -671,6 +671,10 @@ load_agent(struct nf_req *r, const struct nf_auth_claims *c, const char **why,
 	snprintf(r->principal.agent_id, sizeof(r->principal.agent_id), "%s", c->sub);
 	snprintf(r->principal.username, sizeof(r->principal.username), "%s", user);
 	r->principal.roles = nf_auth_doc_roles(doc);
+	/* Handlers (e.g. /me) read the agent from here instead of again. */
+	json_object_put(r->principal.agent);
+	r->principal.agent = doc;
+	doc = NULL;
 out:
 	json_object_put(doc);
 	nf_error_clear(e);
@@ -705,6 +709,13 @@ check_session(struct nf_req *r, const struct nf_auth_claims *c, struct nf_error 
 	return rc;
 }
 
+static void
+principal_clear(struct nf_req *r)
+{
+	json_object_put(r->principal.agent);
+	memset(&r->principal, 0, sizeof(r->principal));
+}
+
 enum nf_err
 nf_auth_request(struct nf_req *r, struct nf_error *e)
 {
@@ -713,7 +724,7 @@ nf_auth_request(struct nf_req *r, struct nf_error *e)
 	char			 buf[NF_AUTH_TOKEN_MAX + 2];
 	enum nf_err		 rc;
 
-	memset(&r->principal, 0, sizeof(r->principal));
+	principal_clear(r);
 	if ((tok = find_token(r, buf, sizeof(buf))) == NULL) {
 		nf_resp_header(r, "WWW-Authenticate", "Bearer");
 		return nf_error_set(e, NF_EAUTH, "unauthorized", NULL, "authentication required");
@@ -724,7 +735,7 @@ nf_auth_request(struct nf_req *r, struct nf_error *e)
 	if (!nf_auth_verify(r->app->cfg.jwt_secret, tok, nf_now_ms() / 1000, &c, &reason))
 		return reject(r, reason, e);
 	if ((rc = check_session(r, &c, e)) != NF_OK) {
-		memset(&r->principal, 0, sizeof(r->principal));
+		principal_clear(r);
 		return rc;
 	}
 	snprintf(r->principal.jti, sizeof(r->principal.jti), "%s", c.jti);

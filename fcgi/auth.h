@@ -20,6 +20,7 @@
 
 #include "nonflex.h"
 
+struct json_object;
 struct nf_req;
 struct nf_app;
 struct json_object;
@@ -33,6 +34,8 @@ struct nf_principal {
 	char	 jti[33];
 	int64_t	 exp;             /* seconds since epoch */
 	int	 via_cookie;      /* token came from the session cookie */
+	struct json_object *agent;   /* the agent document read for this request
+	                             * (owned; freed with the request) */
 	int64_t	 iat;             /* the token's iat: a refresh never goes below it */
 };
 

@@ -381,19 +381,12 @@ copy_field(struct json_object *o, struct json_object *agent, const char *field,
 enum nf_err
 h_auth_me(struct nf_req *r, struct nf_error *e)
 {
-	struct nf_store		*st;
-	struct json_object	*f, *doc = NULL, *o;
-	enum nf_err		 rc;
+	struct json_object	*doc = r->principal.agent, *o;
 
-	if ((rc = nf_app_store(r->app, &st, e)) != NF_OK)
-		return rc;
-	f = json_object_new_object();
-	nf_json_add_str(f, "_id", r->principal.agent_id);
-	rc = nf_store_find_one(st, r->tenant->id, "agents", f, NULL, &doc, e);
-	json_object_put(f);
-	if (rc != NF_OK)
-		return rc == NF_ENOTFOUND ? nf_error_set(e, NF_EAUTH, "invalid_token", NULL,
-		    "the agent no longer exists") : rc;
+	/* The router loaded and checked the agent for this very request. */
+	if (doc == NULL)
+		return nf_error_set(e, NF_EAUTH, "invalid_token", NULL,
+		    "the agent no longer exists");
 	o = json_object_new_object();
 	nf_json_add_str(o, "id", r->principal.agent_id);
 	nf_json_add_str(o, "username", r->principal.username);
@@ -403,7 +396,6 @@ h_auth_me(struct nf_req *r, struct nf_error *e)
 	copy_field(o, doc, "languages", json_object_new_array());
 	copy_field(o, doc, "level", json_object_new_int(1));
 	nf_json_add(o, "roles", nf_auth_roles_json(r->principal.roles));
-	json_object_put(doc);
 	nf_resp_header(r, "Cache-Control", "no-store");
 	nf_resp_json(r, 200, o);
 	return NF_OK;

@@ -338,6 +338,7 @@ nf_req_cleanup(struct nf_req *r)
 	nf_pairs_cleanup(&r->params);
 	free(r->body);
 	json_object_put(r->json);
+	json_object_put(r->principal.agent);
 	nf_pairs_cleanup(&r->form);
 	free(r->hdrs);
 	free(r->out);
