@@ -34,6 +34,7 @@
 #include "events.h"
 #include "handlers.h"
 #include "json.h"
+#include "listing.h"
 #include "kv.h"
 #include "log.h"
 #include "nonflex.h"
@@ -525,37 +526,15 @@ list_filter(struct nf_req *r, struct json_object **out, struct nf_error *e)
 enum nf_err
 h_agents_list(struct nf_req *r, struct nf_error *e)
 {
-	struct json_object	*f = NULL, *page = NULL, *arr, *root;
-	struct nf_store		*st;
-	const char		*lim = nf_pairs_get(&r->query, "limit");
-	char			*next = NULL;
-	int64_t			 limit = LIST_DEFAULT;
-	size_t			 i, n;
-	enum nf_err		 rc;
+	static const struct nf_listing	 listing = { AGENTS, "username", 1,
+	    LIST_DEFAULT, LIST_MAX, "agents", agent_view };
+	struct json_object		*f = NULL;
+	struct nf_store			*st;
+	enum nf_err			 rc;
 
-	if (lim != NULL && !nf_valid_int(lim, 1, LIST_MAX, &limit))
-		return nf_error_set(e, NF_EINVAL, "invalid_query", "limit",
-		    "limit must be an integer from 1 to %d", LIST_MAX);
-	if ((rc = list_filter(r, &f, e)) != NF_OK ||
-	    (rc = agents_store(r, &st, e)) != NF_OK)
-		goto out;
-	if ((rc = nf_store_page(st, r->tenant->id, AGENTS, f, "username", 1, limit,
-	    nf_pairs_get(&r->query, "cursor"), &page, &next, e)) != NF_OK) {
-		if (rc == NF_EINVAL)
-			snprintf(e->field, sizeof(e->field), "cursor");
-		goto out;
-	}
-	arr = json_object_new_array();
-	n = json_object_array_length(page);
-	for (i = 0; i < n; i++)
-		json_object_array_add(arr, agent_view(json_object_array_get_idx(page, i)));
-	root = json_object_new_object();
-	nf_json_add(root, "agents", arr);
-	nf_json_add(root, "next", next ? json_object_new_string(next) : NULL);
-	nf_resp_json(r, 200, root);
-out:
-	free(next);
-	json_object_put(page);
+	if ((rc = list_filter(r, &f, e)) == NF_OK &&
+	    (rc = agents_store(r, &st, e)) == NF_OK)
+		rc = nf_listing_respond(r, st, f, &listing, e);
 	json_object_put(f);
 	return rc;
 }
