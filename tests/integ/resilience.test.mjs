@@ -225,9 +225,15 @@ describe('Redis restarted under traffic', () => {
 			assertJson(await current(), 200);
 
 			const spawnError = restartRedis(stack, redis);
-			await waitFor('redis answering', async () => {
+			// Every worker must have reconnected: a worker whose last
+			// connect failed waits a short backoff before trying again,
+			// so ask until 20 answers in a row (spread over the workers)
+			// are 200 - bounded, so a stack that never recovers fails.
+			let streak = 0;
+			await waitFor('every worker reconnected to redis', async () => {
 				assert.equal(spawnError(), null, `cannot restart ${redis.argv.join(' ')}`);
-				return (await kv(3000)).status === 200;
+				streak = (await kv(3000)).status === 200 ? streak + 1 : 0;
+				return streak >= 20;
 			}, 8000);
 			keepPidFile(redis);
 			const res = await hammer(stack, 40, 4, () => ({ path: '/api/dev/kv',
