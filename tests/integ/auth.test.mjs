@@ -12,7 +12,7 @@
 // SPDX-License-Identifier: MIT
 
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -368,5 +368,35 @@ describe('live presence', () => {
 			sub.close();
 			sub2.close();
 		}
+	});
+});
+
+// Item 3: a worker refuses to start with a weak JWT_SECRET unless the
+// development flag is set, and never prints the secret.
+describe('JWT_SECRET policy at start-up', () => {
+	const worker = path.join(BUILDDIR, 'nonflex-fcgi');
+	const run = (env) => spawnSync(worker, [], {
+		env: { PATH: process.env.PATH, TENANTS_FILE: path.join(SRCDIR, 'infra', 'tenants.json'),
+			STORE_URI: 'sqlite://:memory:', ...env },
+		stdio: ['ignore', 'pipe', 'pipe'], encoding: 'utf8', timeout: 10000 });
+
+	for (const [what, secret] of [['too short', 'short-secret-17'],
+		['a placeholder', 'changeme-changeme-changeme-changeme-1234'],
+		['empty', '']]) {
+		test(`refused when ${what}`, () => {
+			const r = run({ JWT_SECRET: secret });
+			assert.equal(r.status, 1, `exit ${r.status}: ${r.stderr}`);
+			assert.match(r.stderr, /JWT_SECRET must be at least 32 random bytes/);
+			if (secret !== '')
+				assert.ok(!r.stderr.includes(secret), 'the secret was logged');
+		});
+	}
+
+	test('accepted with a warning under NONFLEX_DEV_INSECURE_JWT=1', () => {
+		const r = run({ JWT_SECRET: 'short-secret-17', NONFLEX_DEV_INSECURE_JWT: '1' });
+		// No FastCGI socket on stdin: the worker starts, finds no listener, stops.
+		assert.notEqual(r.status, 1, r.stderr);
+		assert.match(r.stderr, /never use this outside development/);
+		assert.ok(!r.stderr.includes('short-secret-17'), 'the secret was logged');
 	});
 });
