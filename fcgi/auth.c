@@ -729,7 +729,7 @@ nf_auth_request(struct nf_req *r, struct nf_error *e)
 		nf_resp_header(r, "WWW-Authenticate", "Bearer");
 		return nf_error_set(e, NF_EAUTH, "unauthorized", NULL, "authentication required");
 	}
-	if (!nf_config_jwt_secret_ok(r->app->cfg.jwt_secret) && !r->app->cfg.dev_insecure_jwt)
+	if (!r->app->cfg.jwt_usable)
 		return nf_error_set(e, NF_EUNAVAIL, "auth_unavailable", NULL,
 		    "sign-in is not configured");
 	if (!nf_auth_verify(r->app->cfg.jwt_secret, tok, nf_now_ms() / 1000, &c, &reason))

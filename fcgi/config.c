@@ -168,6 +168,8 @@ nf_config_load(struct nf_config *cfg, struct nf_error *e)
 	if (!nf_valid_slug(cfg->default_tenant))
 		rc = nf_error_set(e, NF_EINVAL, "invalid_config", "DEFAULT_TENANT",
 		    "DEFAULT_TENANT must be a tenant id ([a-z0-9-]{1,63})");
+	cfg->jwt_usable = nf_config_jwt_secret_ok(cfg->jwt_secret) ||
+	    cfg->dev_insecure_jwt != 0;
 out:
 	if (rc != NF_OK)
 		nf_config_cleanup(cfg);

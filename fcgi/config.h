@@ -45,6 +45,9 @@ struct nf_config {
 	int64_t			 login_ip_max;     /* NONFLEX_LOGIN_IP_MAX: failed logins per
 						    * client IP per window */
 	int64_t			 login_window_s;   /* NONFLEX_LOGIN_WINDOW_S */
+	int			 jwt_usable;       /* derived at load: the secret passes
+						    * nf_config_jwt_secret_ok or the dev flag
+						    * allows it (not re-checked per request) */
 };
 
 /*
