@@ -64,6 +64,22 @@ static const struct setting settings[] = {
 	{ "NONFLEX_LOGIN_USER_MAX", "10", 1, 1000000, K_INT, OFF(login_user_max), 0 },
 	{ "NONFLEX_LOGIN_IP_MAX", "10", 1, 1000000, K_INT, OFF(login_ip_max), 0 },
 	{ "NONFLEX_LOGIN_WINDOW_S", "900", 1, 86400, K_INT, OFF(login_window_s), 0 },
+	{ "TWILIO_API_BASE_URL", "https://api.twilio.com", 0, 0, K_STRING,
+	    OFF(twilio_api_base), 0 },
+	{ "TWILIO_CONVERSATIONS_BASE_URL", "https://conversations.twilio.com", 0, 0, K_STRING,
+	    OFF(twilio_conversations_base), 0 },
+	{ "TWILIO_TASKROUTER_BASE_URL", "https://taskrouter.twilio.com", 0, 0, K_STRING,
+	    OFF(twilio_taskrouter_base), 0 },
+	{ "TWILIO_VIDEO_BASE_URL", "https://video.twilio.com", 0, 0, K_STRING,
+	    OFF(twilio_video_base), 0 },
+	{ "TWILIO_STUDIO_BASE_URL", "https://studio.twilio.com", 0, 0, K_STRING,
+	    OFF(twilio_studio_base), 0 },
+	{ "NONFLEX_TWILIO_CONNECT_TIMEOUT_MS", "5000", 100, 60000, K_INT,
+	    OFF(twilio_connect_timeout_ms), 0 },
+	{ "NONFLEX_TWILIO_TIMEOUT_MS", "15000", 100, 120000, K_INT, OFF(twilio_timeout_ms), 0 },
+	{ "NONFLEX_TWILIO_MAX_ATTEMPTS", "4", 1, 10, K_INT, OFF(twilio_max_attempts), 0 },
+	{ "NONFLEX_TWILIO_TOKEN_TTL_S", "3600", 60, 86400, K_INT, OFF(twilio_token_ttl_s), 0 },
+	{ "NONFLEX_DEV_SKIP_TWILIO_SIGNATURE", "0", 0, 1, K_BOOL, OFF(dev_skip_twilio_sig), 0 },
 };
 
 static const char *const level_names[NF_LOG__MAX] = { "debug", "info", "warn", "error" };

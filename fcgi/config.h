@@ -45,6 +45,22 @@ struct nf_config {
 	int64_t			 login_ip_max;     /* NONFLEX_LOGIN_IP_MAX: failed logins per
 						    * client IP per window */
 	int64_t			 login_window_s;   /* NONFLEX_LOGIN_WINDOW_S */
+	/* Twilio (twilio_rest.h, twilio_sig.h, twilio_token.h).  Base URLs
+	 * default to Twilio's hosts; tests point them at Prism mocks. */
+	char			*twilio_api_base;           /* TWILIO_API_BASE_URL */
+	char			*twilio_conversations_base; /* TWILIO_CONVERSATIONS_BASE_URL */
+	char			*twilio_taskrouter_base;    /* TWILIO_TASKROUTER_BASE_URL */
+	char			*twilio_video_base;         /* TWILIO_VIDEO_BASE_URL */
+	char			*twilio_studio_base;        /* TWILIO_STUDIO_BASE_URL */
+	int64_t			 twilio_connect_timeout_ms; /* NONFLEX_TWILIO_CONNECT_TIMEOUT_MS */
+	int64_t			 twilio_timeout_ms;         /* NONFLEX_TWILIO_TIMEOUT_MS: total,
+						     * per attempt */
+	int64_t			 twilio_max_attempts;       /* NONFLEX_TWILIO_MAX_ATTEMPTS */
+	int64_t			 twilio_token_ttl_s;        /* NONFLEX_TWILIO_TOKEN_TTL_S: Access
+						     * Token lifetime (Twilio caps at 24 h) */
+	int64_t			 dev_skip_twilio_sig;       /* NONFLEX_DEV_SKIP_TWILIO_SIGNATURE:
+						     * accept unsigned webhooks (development
+						     * only, warned on every request) */
 	int			 jwt_usable;       /* derived at load: the secret passes
 						    * nf_config_jwt_secret_ok or the dev flag
 						    * allows it (not re-checked per request) */

@@ -46,6 +46,9 @@ struct nf_app;
 #define NF_ROUTE_NEEDS_KV     0x02  /* Redis handle must exist (503 otherwise) */
 #define NF_ROUTE_NO_TENANT    0x04  /* no tenant resolution (health) */
 #define NF_ROUTE_DEV          0x08  /* only with NONFLEX_DEV_ROUTES=1 */
+#define NF_ROUTE_TWILIO_SIGNED 0x10 /* X-Twilio-Signature checked with the
+				     * resolved tenant's auth token before the
+				     * handler (twilio_sig.h); 403 + audit */
 
 #define NF_ROUTE_MAX_SEGS 16
 

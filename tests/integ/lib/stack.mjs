@@ -50,7 +50,22 @@ const SCRUBBED = ['TENANT2_API_KEY', 'TENANT2_TWILIO_AUTH_TOKEN', 'TENANT2_TWILI
 	'TENANT2_OPENAI_API_KEY', 'TENANT2_CRM_API_KEY', 'REDIS_URL', 'MONGO_URI', 'MONGO_URL', 'STORE_URI', 'TENANTS_FILE',
 	'DEFAULT_TENANT', 'PORT', 'NONFLEX_STATE_DIR', 'NONFLEX_HTTP_PORT',
 	'NONFLEX_HTTPS_PORT', 'NONFLEX_WORKERS', 'NONFLEX_DEV_ROUTES', 'NONFLEX_BENCH',
-	'PUBLIC_URL', 'CLIENT_URL', 'TWILIO_ACCOUNT_SID', 'TWILIO_API_KEY', 'CRM_BASE_URL'];
+	'PUBLIC_URL', 'CLIENT_URL', 'TWILIO_ACCOUNT_SID', 'TWILIO_API_KEY', 'CRM_BASE_URL',
+	'NONFLEX_DEV_SKIP_TWILIO_SIGNATURE'];
+
+// Remote services default to a closed loopback port, so a test stack never
+// sends traffic off the machine; a test that needs one points its variable
+// at a local mock (Prism, the OpenAI fake) through opts.env.  CRM_BASE_URL
+// stays unset (scrubbed): no CRM configured unless a test starts one.
+export const OFFLINE_URL = 'http://127.0.0.1:9';
+const OFFLINE_ENV = {
+	TWILIO_API_BASE_URL: OFFLINE_URL,
+	TWILIO_CONVERSATIONS_BASE_URL: OFFLINE_URL,
+	TWILIO_TASKROUTER_BASE_URL: OFFLINE_URL,
+	TWILIO_VIDEO_BASE_URL: OFFLINE_URL,
+	TWILIO_STUDIO_BASE_URL: OFFLINE_URL,
+	OPENAI_BASE_URL: OFFLINE_URL,
+};
 
 const live = new Set();
 const usedPorts = new Set();
@@ -86,7 +101,7 @@ function launcherEnv(stack) {
 		NONFLEX_BUILDDIR: BUILDDIR,
 		NONFLEX_SRCDIR: SRCDIR,
 		NONFLEX_DEV_ROUTES: '1',
-	}, stack.extraEnv);
+	}, OFFLINE_ENV, stack.extraEnv);
 	for (const [k, v] of Object.entries(env))
 		if (v === undefined || v === null)
 			delete env[k];

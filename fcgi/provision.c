@@ -1,0 +1,2 @@
+/* provision.c - placeholder while it is being written. */
+#include "autoconfig.h"

@@ -1,0 +1,1 @@
+/* provision.h - placeholder while it is being written. */

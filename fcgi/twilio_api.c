@@ -1,0 +1,2 @@
+/* twilio_api.c - placeholder while it is being written. */
+#include "autoconfig.h"

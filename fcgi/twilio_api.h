@@ -1,0 +1,1 @@
+/* twilio_api.h - placeholder while it is being written. */

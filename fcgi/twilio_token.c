@@ -1,0 +1,2 @@
+/* twilio_token.c - placeholder while it is being written. */
+#include "autoconfig.h"

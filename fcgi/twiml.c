@@ -1,0 +1,2 @@
+/* twiml.c - placeholder while it is being written. */
+#include "autoconfig.h"
