@@ -33,6 +33,7 @@
 #include "app.h"
 #include "audit.h"
 #include "auth.h"
+#include "authcache.h"
 #include "json.h"
 #include "kv.h"
 #include "log.h"
@@ -639,7 +640,7 @@ check_revoked(struct nf_req *r, const struct nf_auth_claims *c, int *revoked,
 /* Load the agent: NF_ENOTFOUND for unknown or disabled ones, or when the
  * token predates its last password change (*why says which). */
 static enum nf_err
-load_agent(struct nf_req *r, const struct nf_auth_claims *c, const char **why,
+load_agent(struct nf_req *r, const struct nf_auth_claims *c, int cache, const char **why,
     struct nf_error *e)
 {
 	struct nf_store		*st;
@@ -648,14 +649,20 @@ load_agent(struct nf_req *r, const struct nf_auth_claims *c, const char **why,
 	int			 disabled = 0;
 	enum nf_err		 rc;
 
-	if ((rc = nf_app_store(r->app, &st, e)) != NF_OK)
-		return rc;
-	f = json_object_new_object();
-	nf_json_add_str(f, "_id", c->sub);
-	rc = nf_store_find_one(st, c->tenant, "agents", f, NULL, &doc, e);
-	json_object_put(f);
-	if (rc != NF_OK)
-		return rc;
+	if (cache)
+		doc = nf_authcache_agent_get(c->tenant, c->sub);
+	if (doc == NULL) {
+		if ((rc = nf_app_store(r->app, &st, e)) != NF_OK)
+			return rc;
+		f = json_object_new_object();
+		nf_json_add_str(f, "_id", c->sub);
+		rc = nf_store_find_one(st, c->tenant, "agents", f, NULL, &doc, e);
+		json_object_put(f);
+		if (rc != NF_OK)
+			return rc;
+		if (cache)
+			nf_authcache_agent_put(c->tenant, c->sub, doc);
+	}
 	(void)nf_json_get_bool(doc, "disabled", 0, &disabled, e);
 	(void)nf_json_get_string(doc, "username", 0, 64, 0, &user, e);
 	*why = "agent_unknown_or_disabled";
@@ -681,8 +688,14 @@ out:
 	return rc;
 }
 
+/*
+ * cache: the worker's invalidation feed is up (authcache.h), so the agent
+ * may come from the cache; cached: the token itself came from the cache,
+ * so it was verified and found not revoked since the feed has been up.
+ */
 static enum nf_err
-check_session(struct nf_req *r, const struct nf_auth_claims *c, struct nf_error *e)
+check_session(struct nf_req *r, const struct nf_auth_claims *c, int cache, int cached,
+    const char *tok, struct nf_error *e)
 {
 	const char	*csrf, *why = "agent_unknown_or_disabled";
 	enum nf_err	 rc;
@@ -699,13 +712,17 @@ check_session(struct nf_req *r, const struct nf_auth_claims *c, struct nf_error 
 			return forbid(r, "csrf_failed", "csrf_failed",
 			    "missing or wrong " NF_AUTH_CSRF_HEADER " header", e);
 	}
-	if ((rc = check_revoked(r, c, &revoked, e)) != NF_OK)
-		return rc;
-	if (revoked)
-		return reject(r, "revoked", e);
-	rc = load_agent(r, c, &why, e);
+	if (!cached) {
+		if ((rc = check_revoked(r, c, &revoked, e)) != NF_OK)
+			return rc;
+		if (revoked)
+			return reject(r, "revoked", e);
+	}
+	rc = load_agent(r, c, cache, &why, e);
 	if (rc == NF_ENOTFOUND)
 		return reject(r, why, e);
+	if (rc == NF_OK && cache && !cached)
+		nf_authcache_token_put(tok, c);
 	return rc;
 }
 
@@ -722,6 +739,8 @@ nf_auth_request(struct nf_req *r, struct nf_error *e)
 	struct nf_auth_claims	 c;
 	const char		*tok, *reason;
 	char			 buf[NF_AUTH_TOKEN_MAX + 2];
+	int64_t			 now;
+	int			 cache, cached = 0;
 	enum nf_err		 rc;
 
 	principal_clear(r);
@@ -732,9 +751,17 @@ nf_auth_request(struct nf_req *r, struct nf_error *e)
 	if (!r->app->cfg.jwt_usable)
 		return nf_error_set(e, NF_EUNAVAIL, "auth_unavailable", NULL,
 		    "sign-in is not configured");
-	if (!nf_auth_verify(r->app->cfg.jwt_secret, tok, nf_now_ms() / 1000, &c, &reason))
+	/* Drain invalidations first: anything revoked or changed before this
+	 * point is then out of the caches. */
+	cache = nf_authcache_sync(r->app);
+	now = nf_now_ms() / 1000;
+	if (cache && nf_authcache_token_get(tok, &c)) {
+		cached = 1;
+		if (c.exp < now - NF_AUTH_LEEWAY_S)
+			return reject(r, "expired", e);
+	} else if (!nf_auth_verify(r->app->cfg.jwt_secret, tok, now, &c, &reason))
 		return reject(r, reason, e);
-	if ((rc = check_session(r, &c, e)) != NF_OK) {
+	if ((rc = check_session(r, &c, cache, cached, tok, e)) != NF_OK) {
 		principal_clear(r);
 		return rc;
 	}
@@ -761,5 +788,9 @@ nf_auth_revoke(struct nf_req *r, const char *jti, int64_t exp, struct nf_error *
 	snprintf(ttl, sizeof(ttl), "%lld", (long long)(ms > 1000 ? ms : 1000));
 	rc = nf_kv_command(kv, NULL, e, "SET %s 1 PX %s", key, ttl);
 	free(key);
+	/* Workers that cached the token drop it now; if they cannot be told,
+	 * the logout fails and the client repeats it. */
+	if (rc == NF_OK)
+		rc = nf_authcache_publish_revoke(kv, r->tenant->id, jti, e);
 	return rc;
 }

@@ -10,6 +10,10 @@
  * that the agent still exists, is enabled and has not changed its password
  * since the token was issued (store), then fills
  * r->principal.  Handlers read r->principal and never parse tokens.
+ * A worker remembers verified tokens and agent documents between requests
+ * only while Redis pushes it every revocation and agent change
+ * (authcache.h), so all of the above still holds at once on every worker
+ * without a Redis round trip and a store read per request.
  *
  * SPDX-License-Identifier: MIT
  */

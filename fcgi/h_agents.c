@@ -31,6 +31,7 @@
 
 #include "app.h"
 #include "audit.h"
+#include "authcache.h"
 #include "events.h"
 #include "handlers.h"
 #include "json.h"
@@ -57,7 +58,8 @@ static const char *const role_names[] = { "agent", "supervisor", "admin", NULL }
 
 /* Fields copied into responses: an allow-list, so the hash never leaks. */
 static const char *const view_fields[] = { "username", "name", "status", "skills",
-	"languages", "level", "roles", "disabled", "createdAt", "updatedAt", NULL };
+	"languages", "level", "roles", "disabled", "workerSid", "createdAt", "updatedAt",
+	NULL };
 
 /* The store handle this process ensured the agents indexes on. */
 static struct nf_store	*indexed_store;
@@ -219,6 +221,18 @@ presence_set(struct nf_req *r, const char *id, const char *status)
 	free(key);
 }
 
+/* Tell every worker to forget what it cached about this agent
+ * (authcache.h); the change is stored, so a failure is logged there and
+ * bounded by the cache's maximum age. */
+static void
+agent_changed(struct nf_req *r, const char *id)
+{
+	struct nf_error	 e;
+
+	if (nf_valid_hex24(id))
+		(void)nf_authcache_publish_agent(nf_app_kv(r->app), r->tenant->id, id, &e);
+}
+
 /* Tell supervisors live (topic "agents", type "agent.status").  The change
  * is already stored, so a publisher failure is logged, never the answer. */
 static void
@@ -325,7 +339,7 @@ agent_fields(struct json_object *body, const char *username, struct json_object 
     struct nf_error *e)
 {
 	struct json_object	*skills = NULL, *langs = NULL, *roles = NULL, *v = NULL;
-	const char		*name = NULL, *password = NULL;
+	const char		*name = NULL, *password = NULL, *worker = NULL;
 	char			*hash = NULL;
 	int64_t			 level = 0;
 	int			 disabled = -1;
@@ -337,8 +351,15 @@ agent_fields(struct json_object *body, const char *username, struct json_object 
 	    (rc = get_roles(body, &roles, e)) != NF_OK ||
 	    (rc = nf_json_get_int(body, "level", 1, 10, 0, &level, e)) != NF_OK ||
 	    (rc = nf_json_get_bool(body, "disabled", 0, &disabled, e)) != NF_OK ||
+	    (rc = nf_json_get_string(body, "workerSid", 1, 34, 0, &worker, e)) != NF_OK ||
 	    (rc = nf_json_get_value(body, "password", json_type_string, 0, &v, e)) != NF_OK)
 		goto out;
+	/* The TaskRouter worker a taskrouter token is minted for (h_tokens.c). */
+	if (worker != NULL && !nf_valid_twilio_sid(worker, "WK")) {
+		rc = nf_error_set(e, NF_EINVAL, "invalid_field", "workerSid",
+		    "workerSid must be a TaskRouter worker SID (WK and 32 hex digits)");
+		goto out;
+	}
 	if (v != NULL) {
 		password = json_object_get_string(v);
 		if (strlen(password) != (size_t)json_object_get_string_len(v)) {
@@ -367,6 +388,8 @@ agent_fields(struct json_object *body, const char *username, struct json_object 
 		nf_json_add_int(set, "level", level);
 	if (disabled >= 0)
 		nf_json_add_bool(set, "disabled", disabled);
+	if (worker != NULL)
+		nf_json_add_str(set, "workerSid", worker);
 out:
 	if (hash != NULL) {
 		explicit_bzero(hash, strlen(hash));
@@ -450,6 +473,7 @@ h_agents_status(struct nf_req *r, struct nf_error *e)
 		rc = nf_error_set(e, NF_ENOTFOUND, "agent_not_found", NULL, "no such agent");
 	if (rc != NF_OK)
 		goto out;
+	agent_changed(r, id);
 	presence_set(r, id, statuses[s]);
 	publish_status(r, id, doc_str(before, "username"), statuses[s]);
 	d = json_object_new_object();
@@ -560,7 +584,7 @@ static enum nf_err
 new_agent_doc(struct json_object *body, struct json_object **out, struct nf_error *e)
 {
 	static const char *const allowed[] = { "username", "password", "name", "skills",
-		"languages", "roles", "level", "disabled", NULL };
+		"languages", "roles", "level", "disabled", "workerSid", NULL };
 	struct json_object	*doc, *v;
 	const char		*username = NULL;
 	char			 now[25];
@@ -656,7 +680,7 @@ static enum nf_err
 patch_check_fields(struct json_object *body, struct nf_error *e)
 {
 	static const char *const allowed[] = { "name", "skills", "languages", "roles",
-		"level", "disabled", "password", NULL };
+		"level", "disabled", "password", "workerSid", NULL };
 	static const char *const immutable[] = { "_id", "id", "tenant", "username",
 		"createdAt", "updatedAt", "passwordChangedAt", "status", NULL };
 
@@ -751,8 +775,8 @@ patch_apply(struct nf_store *st, const char *tenant, const char *id,
 
 /*
  * PATCH /api/agents/:id {name?, skills?, languages?, roles?, level?,
- * disabled?, password?}: 200 the agent; 400 for an immutable or unknown
- * field or a bad value; 404 unknown; 409 last_admin.
+ * disabled?, password?, workerSid?}: 200 the agent; 400 for an immutable
+ * or unknown field or a bad value; 404 unknown; 409 last_admin.
  */
 enum nf_err
 nf_agents_update(struct nf_store *st, const char *tenant, const char *id,
@@ -789,9 +813,13 @@ h_agents_update(struct nf_req *r, struct nf_error *e)
 	const char		*id = nf_req_path_param(r, "id");
 	enum nf_err		 rc;
 
-	if ((rc = agents_store(r, &st, e)) != NF_OK ||
-	    (rc = nf_agents_update(st, r->tenant->id, id, r->json, &fields, e)) != NF_OK ||
-	    (rc = agent_load(st, r->tenant->id, id, &after, e)) != NF_OK) {
+	if ((rc = agents_store(r, &st, e)) != NF_OK)
+		return rc;
+	rc = nf_agents_update(st, r->tenant->id, id, r->json, &fields, e);
+	/* Even a refused change (409 last_admin) may have been applied and
+	 * undone in between: workers must not keep that state. */
+	agent_changed(r, id);
+	if (rc != NF_OK || (rc = agent_load(st, r->tenant->id, id, &after, e)) != NF_OK) {
 		json_object_put(fields);
 		return rc;
 	}
@@ -838,6 +866,7 @@ h_agents_delete(struct nf_req *r, struct nf_error *e)
 		rc = last_admin_error(e);
 		goto out;
 	}
+	agent_changed(r, id);
 	presence_set(r, id, NULL);
 	audit_agent(r, "agent.delete", id, doc_str(before, "username"), NULL);
 	nf_resp_empty(r, 204);

@@ -44,6 +44,17 @@ enum nf_err	nf_agents_update(struct nf_store *, const char *tenant, const char *
 /* h_audit.c: the audit log (admin) */
 enum nf_err	h_audit_list(struct nf_req *, struct nf_error *);
 enum nf_err	h_audit_export(struct nf_req *, struct nf_error *);
+/* h_tokens.c: Twilio Access Tokens for the agent desk */
+enum nf_err	h_tokens_conversations(struct nf_req *, struct nf_error *);
+enum nf_err	h_tokens_video(struct nf_req *, struct nf_error *);
+enum nf_err	h_tokens_voice(struct nf_req *, struct nf_error *);
+enum nf_err	h_tokens_taskrouter(struct nf_req *, struct nf_error *);
+/* h_webhooks_taskrouter.c: TaskRouter callbacks (Twilio-signed) */
+enum nf_err	h_webhooks_taskrouter_assignment(struct nf_req *, struct nf_error *);
+enum nf_err	h_webhooks_taskrouter_events(struct nf_req *, struct nf_error *);
+/* h_webhooks_voice.c: Voice webhooks (Twilio-signed) */
+enum nf_err	h_webhooks_voice_incoming(struct nf_req *, struct nf_error *);
+enum nf_err	h_webhooks_voice_status(struct nf_req *, struct nf_error *);
 /* h_auth.c: agent sessions */
 enum nf_err	h_auth_login(struct nf_req *, struct nf_error *);
 enum nf_err	h_auth_logout(struct nf_req *, struct nf_error *);

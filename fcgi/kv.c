@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 
 #include <hiredis.h>
@@ -242,13 +243,13 @@ where(const struct nf_kv *kv, char buf[300])
 
 /* Run a setup command right after connecting; 0 when it answered OK. */
 static int
-setup_cmd(struct nf_kv *kv, int argc, const char **argv)
+setup_cmd(const struct nf_kv *kv, redisContext *c, int argc, const char **argv)
 {
 	redisReply	*r;
 	char		 buf[300];
 	int		 ok;
 
-	r = redisCommandArgv(kv->c, argc, argv, NULL);
+	r = redisCommandArgv(c, argc, argv, NULL);
 	ok = r != NULL && r->type == REDIS_REPLY_STATUS;
 	if (r != NULL && r->type == REDIS_REPLY_ERROR)
 		nf_warn("redis %s refused %s", where(kv, buf), argv[0]);   /* no args: secret */
@@ -258,7 +259,7 @@ setup_cmd(struct nf_kv *kv, int argc, const char **argv)
 }
 
 static int
-handshake(struct nf_kv *kv)
+handshake(const struct nf_kv *kv, redisContext *c)
 {
 	const char	*argv[3];
 	char		 db[16];
@@ -267,14 +268,14 @@ handshake(struct nf_kv *kv)
 		argv[0] = "AUTH";
 		argv[1] = kv->user != NULL ? kv->user : kv->password;
 		argv[2] = kv->password;
-		if (setup_cmd(kv, kv->user != NULL ? 3 : 2, argv) != 0)
+		if (setup_cmd(kv, c, kv->user != NULL ? 3 : 2, argv) != 0)
 			return -1;
 	}
 	if (kv->db > 0) {
 		snprintf(db, sizeof(db), "%d", kv->db);
 		argv[0] = "SELECT";
 		argv[1] = db;
-		if (setup_cmd(kv, 2, argv) != 0)
+		if (setup_cmd(kv, c, 2, argv) != 0)
 			return -1;
 	}
 	return 0;
@@ -298,27 +299,47 @@ mark_down(struct nf_kv *kv, const char *why, int backoff)
 	kv->down = 1;
 }
 
+/* A new connection with kv's address, timeouts and credentials, or NULL
+ * with *why set (the context, if any, is freed). */
+static redisContext *
+dial(const struct nf_kv *kv, const char **why)
+{
+	static char	 errbuf[128];
+	struct timeval	 tv;
+	redisContext	*c;
+
+	tv.tv_sec = kv->timeout_ms / 1000;
+	tv.tv_usec = (kv->timeout_ms % 1000) * 1000;
+	c = kv->path != NULL ? redisConnectUnixWithTimeout(kv->path, tv) :
+	    redisConnectWithTimeout(kv->host, kv->port, tv);
+	if (c == NULL || c->err != 0) {
+		snprintf(errbuf, sizeof(errbuf), "%s", c != NULL ? c->errstr : "out of memory");
+		*why = errbuf;
+		if (c != NULL)
+			redisFree(c);
+		return NULL;
+	}
+	if (redisSetTimeout(c, tv) != REDIS_OK || handshake(kv, c) != 0) {
+		*why = "connection setup failed";
+		redisFree(c);
+		return NULL;
+	}
+	return c;
+}
+
 /* Make sure kv->c is a live, authenticated connection. */
 static enum nf_err
 ensure(struct nf_kv *kv, struct nf_error *err)
 {
-	struct timeval	 tv;
+	const char	*why = NULL;
 	char		 buf[300];
 
 	if (kv->c != NULL)
 		return NF_OK;
 	if (nf_mono_ms() < kv->retry_at)
 		return unavail(err);
-	tv.tv_sec = kv->timeout_ms / 1000;
-	tv.tv_usec = (kv->timeout_ms % 1000) * 1000;
-	kv->c = kv->path != NULL ? redisConnectUnixWithTimeout(kv->path, tv) :
-	    redisConnectWithTimeout(kv->host, kv->port, tv);
-	if (kv->c == NULL || kv->c->err != 0) {
-		mark_down(kv, kv->c != NULL ? kv->c->errstr : "out of memory", 1);
-		return unavail(err);
-	}
-	if (redisSetTimeout(kv->c, tv) != REDIS_OK || handshake(kv) != 0) {
-		mark_down(kv, "connection setup failed", 1);
+	if ((kv->c = dial(kv, &why)) == NULL) {
+		mark_down(kv, why, 1);
 		return unavail(err);
 	}
 	if (kv->down)
@@ -632,4 +653,105 @@ nf_kv_dedupe(struct nf_kv *kv, const char *tenant, const char *key,
 		freeReplyObject(r);
 	free(k);
 	return rc;
+}
+
+/* ---- publish / subscribe ------------------------------------------------ */
+
+struct nf_kv_sub {
+	redisContext	*c;
+};
+
+enum nf_err
+nf_kv_publish(struct nf_kv *kv, const char *channel, const char *msg, struct nf_error *err)
+{
+	return nf_kv_command(kv, NULL, err, "PUBLISH %s %s", channel, msg);
+}
+
+/* 1 when r is the confirmation of SUBSCRIBE channel. */
+static int
+subscribed(const redisReply *r, const char *channel)
+{
+	return r != NULL && r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "subscribe") == 0 &&
+	    r->element[1]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[1]->str, channel) == 0;
+}
+
+enum nf_err
+nf_kv_sub_open(const struct nf_kv *kv, const char *channel, struct nf_kv_sub **out,
+    struct nf_error *err)
+{
+	redisContext	*c;
+	redisReply	*r;
+	const char	*why = NULL;
+
+	*out = NULL;
+	if (kv == NULL || nf_mono_ms() < kv->retry_at || (c = dial(kv, &why)) == NULL)
+		return unavail(err);
+	r = redisCommand(c, "SUBSCRIBE %s", channel);
+	if (!subscribed(r, channel)) {
+		if (r != NULL)
+			freeReplyObject(r);
+		redisFree(c);
+		return unavail(err);
+	}
+	freeReplyObject(r);
+	*out = nf_xcalloc(1, sizeof(**out));
+	(*out)->c = c;
+	return NF_OK;
+}
+
+/* Hand one pushed reply to fn when it is a message. */
+static void
+deliver(redisReply *r, nf_kv_sub_fn fn, void *ctx)
+{
+	if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+	    r->element[0]->type == REDIS_REPLY_STRING &&
+	    strcmp(r->element[0]->str, "message") == 0 &&
+	    r->element[2]->type == REDIS_REPLY_STRING)
+		fn(ctx, r->element[2]->str, r->element[2]->len);
+}
+
+int
+nf_kv_sub_poll(struct nf_kv_sub *s, nf_kv_sub_fn fn, void *ctx)
+{
+	char		 buf[16384];
+	void		*reply;
+	ssize_t		 n;
+
+	if (s == NULL || s->c == NULL)
+		return -1;
+	for (;;) {
+		n = recv(s->c->fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK &&
+		    errno != EINTR))
+			return -1;     /* closed or broken: messages may be lost */
+		if (n < 0)
+			break;
+		if (redisReaderFeed(s->c->reader, buf, (size_t)n) != REDIS_OK)
+			return -1;
+		for (;;) {
+			reply = NULL;
+			if (redisReaderGetReply(s->c->reader, &reply) != REDIS_OK)
+				return -1;
+			if (reply == NULL)
+				break;
+			deliver(reply, fn, ctx);
+			freeReplyObject(reply);
+		}
+		if ((size_t)n < sizeof(buf))
+			break;
+	}
+	return 0;
+}
+
+void
+nf_kv_sub_free(struct nf_kv_sub *s)
+{
+	if (s == NULL)
+		return;
+	if (s->c != NULL)
+		redisFree(s->c);
+	free(s);
 }

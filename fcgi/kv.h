@@ -54,6 +54,24 @@ struct nf_kv_script {
 enum nf_err	 nf_kv_eval(struct nf_kv *, struct nf_kv_script *, struct redisReply **out,
 		    struct nf_error *, int nkeys, int nargs, const char **args);
 
+/*
+ * Publish / subscribe, for pushing cache invalidations to every worker
+ * (authcache.h).  A subscription has its own connection, opened with kv's
+ * address and credentials; nf_kv_sub_poll never blocks: it hands every
+ * message already received to fn and returns 0, or -1 once the connection
+ * broke (messages may then have been lost: the caller drops what it cached,
+ * frees the subscription and opens a new one later).  Delivery is Redis
+ * Pub/Sub's: at most once, in order, to subscribers connected at the time.
+ */
+struct nf_kv_sub;
+typedef void	(*nf_kv_sub_fn)(void *ctx, const char *msg, size_t len);
+enum nf_err	 nf_kv_publish(struct nf_kv *, const char *channel, const char *msg,
+		    struct nf_error *);
+enum nf_err	 nf_kv_sub_open(const struct nf_kv *, const char *channel,
+		    struct nf_kv_sub **out, struct nf_error *);
+int		 nf_kv_sub_poll(struct nf_kv_sub *, nf_kv_sub_fn fn, void *ctx);
+void		 nf_kv_sub_free(struct nf_kv_sub *);   /* accepts NULL */
+
 /* Key "nf:<tenant>:<kind>:<name>" (malloc'd), or NULL when a part is empty
  * or holds spaces/control characters (or tenant/kind a ':'). */
 char		*nf_kv_key(const char *tenant, const char *kind, const char *name);

@@ -12,6 +12,10 @@
  * never from the command line, where ps(1) and shell history would keep
  * them; no prompt is printed, so it works in scripts.
  *
+ * `provision` (provision.h) opens no store: it applies
+ * infra/taskrouter.json to the tenant's Twilio account with the tenant's
+ * own credentials and prints one line per resource.
+ *
  * SPDX-License-Identifier: MIT
  */
 #include "autoconfig.h"
@@ -24,15 +28,19 @@
 #include <json-c/json.h>
 
 #include "audit.h"
+#include "authcache.h"
 #include "config.h"
 #include "handlers.h"
 #include "json.h"
+#include "kv.h"
 #include "log.h"
 #include "nonflex.h"
 #include "passwd.h"
+#include "provision.h"
 #include "seed.h"
 #include "store.h"
 #include "tenant.h"
+#include "twilio_rest.h"
 #include "valid.h"
 
 struct ctl {
@@ -45,6 +53,7 @@ static int	cmd_check_config(struct ctl *, int, char **);
 static int	cmd_migrate(struct ctl *, int, char **);
 static int	cmd_seed(struct ctl *, int, char **);
 static int	cmd_agent(struct ctl *, int, char **);
+static int	cmd_provision(struct ctl *, int, char **);
 
 static const struct {
 	const char	*name;
@@ -66,6 +75,11 @@ static const struct {
 	  "agent disable|enable --tenant ID USERNAME\n"
 	  "agent list --tenant ID\n"
 	  "                        manage agents; passwords come from one line of stdin" },
+	{ "provision", cmd_provision, 0,
+	  "provision --tenant ID [--file FILE] [--dry-run]\n"
+	  "                        create or update the tenant's Twilio TaskRouter\n"
+	  "                        resources and Conversations webhook from FILE\n"
+	  "                        (default infra/taskrouter.json); needs PUBLIC_URL" },
 };
 
 static void
@@ -366,6 +380,22 @@ agent_id(struct ctl *c, const char *tenant, const char *username, char id[25])
 	return 0;
 }
 
+/* Running workers drop what they cached about the agent (authcache.h);
+ * without Redis they notice within NF_AUTHCACHE_MAX_AGE_MS. */
+static void
+agent_tell_workers(struct ctl *c, const char *tenant, const char *id, const char *username)
+{
+	struct nf_kv	*kv = NULL;
+	struct nf_error	 e;
+
+	nf_error_clear(&e);
+	if (nf_kv_open(c->cfg.redis_url, (int)c->cfg.redis_timeout_ms, &kv, &e) != NF_OK ||
+	    nf_authcache_publish_agent(kv, tenant, id, &e) != NF_OK)
+		fprintf(stderr, "nonflexctl: warning: Redis unreachable; sessions of %s may "
+		    "go on for up to %d s\n", username, NF_AUTHCACHE_MAX_AGE_MS / 1000);
+	nf_kv_free(kv);
+}
+
 /* passwd, disable, enable: a PATCH of body on the named agent. */
 static int
 agent_change(struct ctl *c, struct agent_args *a, const char *what)
@@ -382,6 +412,7 @@ agent_change(struct ctl *c, struct agent_args *a, const char *what)
 		return 1;
 	}
 	agent_audit(c, a->tenant, "agent.update", id, a->username, fields);
+	agent_tell_workers(c, a->tenant, id, a->username);
 	printf("%s: agent %s in %s updated\n", what, a->username, a->tenant);
 	return 0;
 }
@@ -475,8 +506,9 @@ cmd_agent(struct ctl *c, int argc, char **argv)
 	return rc;
 }
 
+/* Configuration and tenants, for commands that need no store. */
 static int
-open_all(struct ctl *c)
+open_config(struct ctl *c)
 {
 	struct nf_error	 err;
 
@@ -489,12 +521,122 @@ open_all(struct ctl *c)
 		    c->cfg.tenants_file, err.message);
 		return 1;
 	}
+	return 0;
+}
+
+static int
+open_all(struct ctl *c)
+{
+	struct nf_error	 err;
+
+	if (open_config(c) != 0)
+		return 1;
 	if (nf_store_open(c->cfg.store_uri, &c->store, &err) != NF_OK ||
 	    nf_store_ping(c->store, &err) != NF_OK) {
 		fprintf(stderr, "nonflexctl: store: %s\n", err.message);
 		return 1;
 	}
 	return 0;
+}
+
+/* ---- provision ------------------------------------------------------ */
+
+static void
+provision_report(const char *kind, const char *name, const char *sid,
+    enum nf_provision_action a, void *arg)
+{
+	const int	*dry_run = arg;
+
+	printf("%-9s  %-24s  %-34s  %s\n", kind, name, sid[0] != '\0' ? sid : "-",
+	    nf_provision_action_name(a, *dry_run));
+	fflush(stdout);
+}
+
+/* The SIDs the tenants file needs, as a JSON snippet to paste. */
+static void
+provision_snippet(const char *tenant, const struct nf_provision_sids *s, int dry_run)
+{
+	struct json_object	*o = json_object_new_object();
+
+	if (s->workspace[0] != '\0')
+		nf_json_add_str(o, "workspaceSid", s->workspace);
+	if (s->workflow[0] != '\0')
+		nf_json_add_str(o, "workflowSid", s->workflow);
+	if (dry_run)
+		printf("\ndry run: %d resource(s) would change; nothing was written\n",
+		    s->changes);
+	else
+		printf("\n%d resource(s) created or updated\n", s->changes);
+	printf("Put into tenant %s's \"twilio\" settings in the tenants file:\n%s\n", tenant,
+	    json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
+	    JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}
+
+/* provision --tenant ID [--file FILE] [--dry-run]: Twilio credentials and
+ * PUBLIC_URL come from the environment and the tenants file, as for the
+ * workers; needs no store. */
+static int
+cmd_provision(struct ctl *c, int argc, char **argv)
+{
+	static const struct option	 opts[] = {
+		{ "tenant", required_argument, NULL, 't' },
+		{ "file", required_argument, NULL, 'f' },
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const struct nf_tenant		*t;
+	const char			*tenant = NULL, *file = "infra/taskrouter.json";
+	struct json_object		*def = NULL;
+	struct nf_tw_client		*tw = NULL;
+	struct nf_provision_opts	 o;
+	struct nf_provision_sids	 sids;
+	struct nf_error			 err;
+	int				 ch, dry_run = 0, rc = 1;
+
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "t:f:n", opts, NULL)) != -1) {
+		switch (ch) {
+		case 't': tenant = optarg; break;
+		case 'f': file = optarg; break;
+		case 'n': dry_run = 1; break;
+		default: return 2;
+		}
+	}
+	if (tenant == NULL || optind != argc) {
+		fprintf(stderr, "nonflexctl: provision --tenant ID [--file FILE] [--dry-run]\n");
+		return 2;
+	}
+	if (open_config(c) != 0)
+		return 1;
+	if ((t = nf_tenant_find(c->tenants, tenant)) == NULL) {
+		fprintf(stderr, "nonflexctl: unknown tenant %s\n", tenant);
+		return 1;
+	}
+	if ((def = read_json_file(file)) == NULL)
+		return 1;
+	nf_error_clear(&err);
+	if (nf_tw_client_new(&c->cfg, &tw, &err) != NF_OK) {
+		fprintf(stderr, "nonflexctl: %s: %s\n", err.field, err.message);
+		goto out;
+	}
+	memset(&o, 0, sizeof(o));
+	o.public_url = c->cfg.public_url;
+	o.dry_run = dry_run;
+	o.report = provision_report;
+	o.arg = &dry_run;
+	printf("provisioning tenant %s from %s%s\n", tenant, file,
+	    dry_run ? " (dry run: nothing is written)" : "");
+	if (nf_provision_run(tw, t, def, &o, &sids, &err) != NF_OK) {
+		fprintf(stderr, "nonflexctl: provision %s: %s\n", tenant, err.message);
+		goto out;
+	}
+	provision_snippet(tenant, &sids, dry_run);
+	rc = 0;
+out:
+	nf_tw_client_free(tw);
+	json_object_put(def);
+	return rc;
 }
 
 int

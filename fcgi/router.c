@@ -20,6 +20,7 @@
 #include "req.h"
 #include "router.h"
 #include "tenant.h"
+#include "twilio_sig.h"
 
 struct segs {
 	const char	*s[NF_ROUTE_MAX_SEGS];
@@ -273,6 +274,10 @@ dispatch(struct nf_req *r, const struct nf_route *routes, size_t n, struct nf_er
 	if ((rc = authorize(r, r->route->roles, e)) != NF_OK)
 		return rc;
 	if (!webhook && (rc = read_body(r, e)) != NF_OK)
+		return rc;
+	/* Tenant known, body read: a Twilio-signed route's signature is checked
+	 * now, before anything of the request is used or stored. */
+	if ((r->route->flags & NF_ROUTE_TWILIO_SIGNED) && (rc = nf_twsig_check(r, e)) != NF_OK)
 		return rc;
 	if ((rc = dependencies(r, e)) != NF_OK)
 		return rc;

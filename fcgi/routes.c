@@ -51,7 +51,30 @@ const struct nf_route nf_routes[] = {
 	    NF_ROUTE_NEEDS_STORE },
 	{ NF_GET, "/api/audit/export", h_audit_export, NF_ROLE_ADMIN, NF_BODY_NONE, 0,
 	    NF_ROUTE_NEEDS_STORE },
+	/* Twilio Access Tokens (h_tokens.c): every staff role; the handlers
+	 * decide identity (admins only for another) and the agent's worker. */
+	{ NF_POST, "/api/tokens/conversations", h_tokens_conversations, NF_ROLES_STAFF,
+	    NF_BODY_JSON, 1 * KB, NF_ROUTE_NEEDS_STORE },
+	{ NF_POST, "/api/tokens/video", h_tokens_video, NF_ROLES_STAFF, NF_BODY_JSON, 1 * KB,
+	    NF_ROUTE_NEEDS_STORE },
+	{ NF_POST, "/api/tokens/voice", h_tokens_voice, NF_ROLES_STAFF, NF_BODY_JSON, 1 * KB,
+	    NF_ROUTE_NEEDS_STORE },
+	{ NF_POST, "/api/tokens/taskrouter", h_tokens_taskrouter, NF_ROLES_STAFF,
+	    NF_BODY_JSON, 1 * KB, NF_ROUTE_NEEDS_STORE },
+	/* TaskRouter callbacks (h_webhooks_taskrouter.c): public, but the router
+	 * checks X-Twilio-Signature with the tenant's auth token first. */
+	{ NF_POST, "/webhooks/twilio/taskrouter/assignment", h_webhooks_taskrouter_assignment,
+	    NF_ROLE_NONE, NF_BODY_FORM, 32 * KB, NF_ROUTE_TWILIO_SIGNED | NF_ROUTE_NEEDS_STORE },
+	{ NF_POST, "/webhooks/twilio/taskrouter/events", h_webhooks_taskrouter_events,
+	    NF_ROLE_NONE, NF_BODY_FORM, 32 * KB, NF_ROUTE_TWILIO_SIGNED | NF_ROUTE_NEEDS_STORE },
 
+	/* Voice webhooks (h_webhooks_voice.c), Twilio-signed.  The incoming call
+	 * has no NEEDS_STORE on purpose: it answers TwiML even with the store
+	 * down (battery 18); status callbacks need the store (503 otherwise). */
+	{ NF_POST, "/webhooks/twilio/voice", h_webhooks_voice_incoming, NF_ROLE_NONE,
+	    NF_BODY_FORM, 16 * KB, NF_ROUTE_TWILIO_SIGNED },
+	{ NF_POST, "/webhooks/twilio/voice/status", h_webhooks_voice_status, NF_ROLE_NONE,
+	    NF_BODY_FORM, 16 * KB, NF_ROUTE_TWILIO_SIGNED | NF_ROUTE_NEEDS_STORE },
 	/* Development and integration-test routes: 404 unless NONFLEX_DEV_ROUTES=1. */
 	{ NF_POST, "/api/dev/echo", h_dev_echo, NF_ROLE_NONE, NF_BODY_JSON, 0, NF_ROUTE_DEV },
 	{ NF_POST, "/api/dev/echo-form", h_dev_echo_form, NF_ROLE_NONE, NF_BODY_FORM, 0,

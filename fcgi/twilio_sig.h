@@ -35,10 +35,12 @@ void		 nf_twsig_compute(const char *auth_token, const char *url,
 
 /*
  * 1 when signature is valid for url + params under auth_token, trying the
- * URL as given, with the default port added and with it removed.  When
- * body is not NULL (a JSON body), params must be NULL and the URL's
- * bodySHA256 query parameter must equal the lower-case hex SHA-256 of
- * body[0..body_len).
+ * URL as given and its other form, as Twilio's helpers do: without its
+ * port when it has one, with the scheme's default port (443/80) when it
+ * has none.  When body is not NULL (a JSON body), params must be NULL and
+ * the URL's query must carry exactly one bodySHA256 equal to the
+ * lower-case hex SHA-256 of body[0..body_len) (upper case is refused).
+ * A signature that is not 1..64 bytes of base64 is never valid.
  */
 int		 nf_twsig_valid(const char *auth_token, const char *url,
 		    const struct nf_pairs *params, const char *body, size_t body_len,
@@ -46,18 +48,28 @@ int		 nf_twsig_valid(const char *auth_token, const char *url,
 
 /*
  * The URL Twilio requested for this request, as a new string: PUBLIC_URL
- * (without trailing '/') + REQUEST_URI when PUBLIC_URL is set, otherwise
- * scheme://host[:port] from the FastCGI parameters nginx sets + REQUEST_URI.
+ * (without trailing '/') + the raw REQUEST_URI when PUBLIC_URL is set (no
+ * request header is consulted then), otherwise nginx's scheme
+ * (REQUEST_SCHEME / HTTPS) + "://" + the Host header when it is a plain
+ * host[:port] (else SERVER_NAME[:SERVER_PORT]) + REQUEST_URI.  See
+ * twilio_sig.c for why.  Cannot fail.
  */
 char		*nf_twsig_request_url(const struct nf_req *);
 
 /*
- * The router's check for a signed route: NF_OK, or NF_EFORBIDDEN
- * "invalid_signature" (missing, malformed or wrong signature; audited as
- * twilio.signature_failed), or NF_EFORBIDDEN "twilio_not_configured" when
- * the tenant has no auth token (fail closed).  With
- * NONFLEX_DEV_SKIP_TWILIO_SIGNATURE=1 it logs a warning and returns NF_OK.
- * Needs the body already parsed (r->form or r->body).
+ * The router's check for a signed route: NF_OK, or NF_EFORBIDDEN with
+ * code "invalid_signature" (header missing, empty, over 64 bytes, not
+ * base64, or not matching; a missing header is 403 too, not the 400 of
+ * Twilio's node middleware), "account_mismatch" (an AccountSid in the
+ * form or query that is not the resolved tenant's: a cross-tenant
+ * attempt) or "twilio_not_configured" (the tenant has no auth token: fail
+ * closed).  Each failure is logged and audited as twilio.signature_failed
+ * with its reason (missing, oversized, malformed, mismatch, cross_tenant,
+ * no_auth_token), rate-limited per client address; neither the header
+ * nor the token is ever logged.  With NONFLEX_DEV_SKIP_TWILIO_SIGNATURE=1
+ * it logs a warning and returns NF_OK, on every request.  Needs the
+ * tenant resolved and the body already read (r->form, or r->body for a
+ * NF_BODY_JSON route).
  */
 enum nf_err	 nf_twsig_check(struct nf_req *, struct nf_error *);
 

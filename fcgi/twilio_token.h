@@ -24,10 +24,13 @@ struct nf_tenant;
 /*
  * Mint a token for identity with one grant (grant_key "chat", "voice",
  * "video", "task_router"; grant the grant's object, borrowed), valid
- * ttl_s seconds from now_s.  NF_EINVAL "twilio_not_configured" naming the
- * missing setting (field "twilio.apiKey", "twilio.apiSecret",
- * "twilio.accountSid") when the tenant lacks a credential.  *out is a new
- * string.
+ * ttl_s seconds from now_s (iat = now_s, exp = now_s + ttl_s, no nbf).
+ * NF_EINVAL "twilio_not_configured" naming the missing setting (field
+ * "twilio.apiKey", "twilio.apiSecret", "twilio.accountSid") when the
+ * tenant lacks a credential; NF_ESYSTEM (logged) for an empty identity, an
+ * unknown grant_key, a grant that is not an object, a ttl_s outside
+ * 1..86400 (callers validate these first) or a libjwt failure.  On success
+ * *out is a new string the caller frees; it is a credential: never log it.
  */
 enum nf_err	 nf_twtoken_mint(const struct nf_tenant *, const char *identity,
 		    const char *grant_key, struct json_object *grant, int64_t now_s,

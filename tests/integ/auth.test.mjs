@@ -20,6 +20,7 @@ import bcrypt from 'bcryptjs';
 
 import { assertError, stopChecked, waitFor } from './lib/check.mjs';
 import { request } from './lib/http.mjs';
+import { killRedis, restartRedis } from './lib/redis.mjs';
 import { subscribe } from './lib/sse.mjs';
 import { BUILDDIR, SRCDIR, sleep, startStack, workerPids } from './lib/stack.mjs';
 
@@ -62,12 +63,24 @@ function auditCount(event) {
 	return Number(sql(`SELECT count(*) FROM c_audit WHERE json_extract(doc, '$.event') = '${event}'`));
 }
 
+// nonflexctl with the stack's store and Redis (it tells the workers through
+// Redis when it changes an agent).
 function ctl(s, args, input) {
 	return execFileSync(path.join(BUILDDIR, 'nonflexctl'), args, {
 		env: { ...s.env, STORE_URI: `sqlite://${s.stateDir}/nonflex.db`,
+			REDIS_URL: `unix://${path.join(s.runDir, 'redis.sock')}`,
 			TENANTS_FILE: path.join(SRCDIR, 'infra', 'tenants.json') },
 		input, stdio: ['pipe', 'pipe', 'pipe'], cwd: SRCDIR, encoding: 'utf8',
 	});
+}
+
+// Enough /me requests that each worker serves some (nginx hands every
+// request to whichever worker accepts first).
+async function meMany(token, tenant = 'tenant1', n = 12) {
+	const out = [];
+	for (let i = 0; i < n; i++)
+		out.push(await me(token, tenant));
+	return out;
 }
 
 const bearer = (tenant, token) => ({ 'X-Tenant-Id': tenant, Authorization: `Bearer ${token}` });
@@ -196,15 +209,24 @@ describe('tokens', () => {
 	});
 
 	test('a disabled agent is rejected at once', async () => {
-		const { token } = (await login('sam', 'password123')).json;
-		assert.equal((await me(token)).status, 200);
-		sql(`UPDATE c_agents SET doc = json_set(doc, '$.disabled', json('true')) ` +
-			`WHERE json_extract(doc, '$.username') = 'sam' AND json_extract(doc, '$.tenant') = 'tenant1'`);
-		assertError(await me(token), 401, 'invalid_token');
+		const { token, agent } = (await login('sam', 'password123')).json;
+		// tenant1's admin is locked out by the brute-force test above.
+		ctl(stack, ['agent', 'add', '--tenant', 'tenant1', '--role', 'admin', 'boss'],
+			'Boss-Passphrase-1234\n');
+		const admin = (await login('boss', 'Boss-Passphrase-1234')).json;
+		// Every worker has seen (and cached) the session before the change.
+		for (const r of await meMany(token))
+			assert.equal(r.status, 200);
+		const res = await request(stack, { method: 'PATCH', path: `/api/agents/${agent.id}`,
+			headers: bearer('tenant1', admin.token), body: { disabled: true } });
+		assert.equal(res.status, 200, res.text);
+		for (const r of await meMany(token))
+			assertError(r, 401, 'invalid_token');
 		// The right password of a disabled agent: the same 401 as a wrong one.
 		assertError(await login('sam', 'password123'), 401, 'invalid_credentials');
-		sql(`UPDATE c_agents SET doc = json_set(doc, '$.disabled', json('false')) ` +
-			`WHERE json_extract(doc, '$.username') = 'sam' AND json_extract(doc, '$.tenant') = 'tenant1'`);
+		const back = await request(stack, { method: 'PATCH', path: `/api/agents/${agent.id}`,
+			headers: bearer('tenant1', admin.token), body: { disabled: false } });
+		assert.equal(back.status, 200, back.text);
 	});
 
 	test('cookie sessions need the CSRF header on POST', async () => {
@@ -217,6 +239,75 @@ describe('tokens', () => {
 		const ok = await request(stack, { method: 'POST', path: '/api/agents/refresh',
 			headers: { ...T1, Cookie: cookie, 'X-CSRF-Token': res.json.csrfToken } });
 		assert.equal(ok.status, 200, ok.text);
+	});
+});
+
+// Workers cache verified tokens and agent documents between requests and
+// drop them when Redis pushes a change (fcgi/authcache.h): every change
+// must still take effect at once on every worker.
+describe('worker caches never outlive a change', () => {
+	test('logout: a session every worker has cached is refused by all at once', async () => {
+		const { token } = (await login('sarah', 'password123')).json;
+		for (const r of await meMany(token))
+			assert.equal(r.status, 200);
+		const out = await request(stack, { method: 'POST', path: '/api/agents/logout',
+			headers: bearer('tenant1', token) });
+		assert.equal(out.status, 204);
+		for (const r of await meMany(token))
+			assertError(r, 401, 'invalid_token');
+	});
+
+	test('a status change shows in /me on every worker at once', async () => {
+		const { token, agent } = (await login('sarah', 'password123')).json;
+		for (const status of ['busy', 'available', 'offline']) {
+			await meMany(token);
+			const res = await request(stack, { method: 'POST',
+				path: `/api/agents/${agent.id}/status`, headers: bearer('tenant1', token),
+				body: { status } });
+			assert.equal(res.status, 200, res.text);
+			for (const r of await meMany(token))
+				assert.equal(r.json.status, status);
+		}
+	});
+
+	test('a change made behind the application\'s back counts within 5 s', async () => {
+		const { token } = (await login('sam', 'password123')).json;
+		await meMany(token);
+		sql(`UPDATE c_agents SET doc = json_set(doc, '$.disabled', json('true')) ` +
+			`WHERE json_extract(doc, '$.username') = 'sam' AND json_extract(doc, '$.tenant') = 'tenant1'`);
+		try {
+			const t0 = Date.now();
+			await waitFor('every worker refuses the edited agent', async () =>
+				(await meMany(token, 'tenant1', 6)).every((r) => r.status === 401), 8000);
+			assert.ok(Date.now() - t0 < 7000);
+		} finally {
+			sql(`UPDATE c_agents SET doc = json_set(doc, '$.disabled', json('false')) ` +
+				`WHERE json_extract(doc, '$.username') = 'sam' AND json_extract(doc, '$.tenant') = 'tenant1'`);
+		}
+	});
+
+	test('Redis restarted: fail closed while down, then revocations count again', async () => {
+		const { token } = (await login('sarah', 'password123')).json;
+		const other = (await login('sarah', 'password123')).json;
+		await meMany(token);
+		const redis = await killRedis(stack);
+		try {
+			for (const r of await meMany(token, 'tenant1', 6))
+				assertError(r, 503, 'redis_unavailable');
+		} finally {
+			restartRedis(stack, redis);
+		}
+		await waitFor('sessions work again', async () =>
+			(await meMany(token, 'tenant1', 6)).every((r) => r.status === 200), 10000);
+		const out = await request(stack, { method: 'POST', path: '/api/agents/logout',
+			headers: bearer('tenant1', token) });
+		assert.equal(out.status, 204);
+		for (const r of await meMany(token))
+			assertError(r, 401, 'invalid_token');
+		// The feed came back: a revocation after the restart counts on every
+		// worker, and sessions that were never revoked go on.
+		for (const r of await meMany(other.token))
+			assert.equal(r.status, 200);
 	});
 });
 
@@ -282,9 +373,11 @@ describe('password changes end older sessions (battery 38)', () => {
 
 	test('nonflexctl agent passwd ends the agent\'s sessions too', async () => {
 		const old = (await login('sam', 'password123', T2)).json;
-		assert.equal((await me(old.token, T2)).status, 200);
+		for (const r of await meMany(old.token, T2))
+			assert.equal(r.status, 200);
 		ctl(stack, ['agent', 'passwd', '--tenant', T2, 'sam'], 'Ctl-Changed-Pass-77\n');
-		assertError(await me(old.token, T2), 401, 'invalid_token');
+		for (const r of await meMany(old.token, T2))
+			assertError(r, 401, 'invalid_token');
 		const fresh = await login('sam', 'Ctl-Changed-Pass-77', T2);
 		assert.equal(fresh.status, 200, fresh.text);
 		assert.equal((await me(fresh.json.token, T2)).status, 200);

@@ -296,6 +296,65 @@ START_TEST(t_down_and_back)
 }
 END_TEST
 
+/* Collects what a subscription delivers. */
+struct got {
+	char	 msgs[8][64];
+	int	 n;
+};
+
+static void
+collect(void *ctx, const char *msg, size_t len)
+{
+	struct got	*g = ctx;
+
+	if (g->n < 8)
+		snprintf(g->msgs[g->n++], sizeof(g->msgs[0]), "%.*s", (int)len, msg);
+}
+
+/* Poll until n messages arrived or a second passed. */
+static int
+poll_for(struct nf_kv_sub *sub, struct got *g, int n)
+{
+	int64_t	 until = nf_mono_ms() + 1000;
+	int	 rc = 0;
+
+	while (g->n < n && nf_mono_ms() < until && (rc = nf_kv_sub_poll(sub, collect, g)) == 0)
+		usleep(2000);
+	return rc;
+}
+
+START_TEST(t_pubsub)
+{
+	struct nf_kv_sub	*sub = NULL;
+	struct nf_error		 err;
+	struct got		 g = { .n = 0 };
+
+	ck_assert_int_eq(nf_kv_sub_open(kv, "chan-a", &sub, &err), NF_OK);
+	/* nothing pending: returns at once, delivers nothing */
+	ck_assert_int_eq(nf_kv_sub_poll(sub, collect, &g), 0);
+	ck_assert_int_eq(g.n, 0);
+	ck_assert_int_eq(nf_kv_publish(kv, "chan-b", "elsewhere", &err), NF_OK);
+	ck_assert_int_eq(nf_kv_publish(kv, "chan-a", "revoke t1 abc", &err), NF_OK);
+	ck_assert_int_eq(nf_kv_publish(kv, "chan-a", "agent t1 def", &err), NF_OK);
+	ck_assert_int_eq(poll_for(sub, &g, 2), 0);
+	ck_assert_int_eq(g.n, 2);
+	ck_assert_str_eq(g.msgs[0], "revoke t1 abc");   /* in order, only chan-a */
+	ck_assert_str_eq(g.msgs[1], "agent t1 def");
+	/* a Redis restart breaks the subscription: the caller must learn it */
+	ck_assert_int_eq(tu_redis_restart(), 0);
+	ck_assert_int_eq(poll_for(sub, &g, 3), -1);
+	nf_kv_sub_free(sub);
+	usleep(300 * 1000);
+	ck_assert_int_eq(nf_kv_sub_open(kv, "chan-a", &sub, &err), NF_OK);
+	nf_kv_sub_free(sub);
+	/* and while Redis is down, no subscription can be opened */
+	tu_redis_kill();
+	ck_assert_int_eq(nf_kv_sub_open(kv, "chan-a", &sub, &err), NF_EUNAVAIL);
+	ck_assert_ptr_null(sub);
+	ck_assert_int_eq(tu_redis_restart(), 0);
+}
+END_TEST
+
 static Suite *
 kv_suite(void)
 {
@@ -315,6 +374,7 @@ kv_suite(void)
 	tcase_add_test(tc, t_namespacing);
 	tcase_add_test(tc, t_script_reload);
 	tcase_add_test(tc, t_down_and_back);
+	tcase_add_test(tc, t_pubsub);
 	suite_add_tcase(s, tc);
 	return s;
 }
