@@ -80,6 +80,12 @@ static const struct setting settings[] = {
 	{ "NONFLEX_TWILIO_MAX_ATTEMPTS", "4", 1, 10, K_INT, OFF(twilio_max_attempts), 0 },
 	{ "NONFLEX_TWILIO_TOKEN_TTL_S", "3600", 60, 86400, K_INT, OFF(twilio_token_ttl_s), 0 },
 	{ "NONFLEX_DEV_SKIP_TWILIO_SIGNATURE", "0", 0, 1, K_BOOL, OFF(dev_skip_twilio_sig), 0 },
+	{ "NONFLEX_CRM_CONNECT_TIMEOUT_MS", "2000", 50, 60000, K_INT,
+	    OFF(crm_connect_timeout_ms), 0 },
+	{ "NONFLEX_CRM_TIMEOUT_MS", "5000", 100, 120000, K_INT, OFF(crm_timeout_ms), 0 },
+	{ "NONFLEX_CRM_CACHE_TTL_S", "300", 0, 86400, K_INT, OFF(crm_cache_ttl_s), 0 },
+	{ "NONFLEX_CRM_ALLOW_PRIVATE", "0", 0, 1, K_BOOL, OFF(crm_allow_private), 0 },
+	{ "NONFLEX_PHONE_COUNTRY_CODE", "1", 0, 0, K_STRING, OFF(phone_default_cc), 0 },
 };
 
 static const char *const level_names[NF_LOG__MAX] = { "debug", "info", "warn", "error" };

@@ -61,6 +61,15 @@ struct nf_config {
 	int64_t			 dev_skip_twilio_sig;       /* NONFLEX_DEV_SKIP_TWILIO_SIGNATURE:
 						     * accept unsigned webhooks (development
 						     * only, warned on every request) */
+	/* Customers and the CRM (customers.h, crm.h, http.h). */
+	int64_t			 crm_connect_timeout_ms;    /* NONFLEX_CRM_CONNECT_TIMEOUT_MS */
+	int64_t			 crm_timeout_ms;            /* NONFLEX_CRM_TIMEOUT_MS: total */
+	int64_t			 crm_cache_ttl_s;           /* NONFLEX_CRM_CACHE_TTL_S: default for
+						     * tenants without crm.cacheTtlS */
+	int64_t			 crm_allow_private;         /* NONFLEX_CRM_ALLOW_PRIVATE: a CRM on
+						     * loopback/private addresses is allowed */
+	char			*phone_default_cc;          /* NONFLEX_PHONE_COUNTRY_CODE: country
+						     * calling code for national numbers */
 	int			 jwt_usable;       /* derived at load: the secret passes
 						    * nf_config_jwt_secret_ok or the dev flag
 						    * allows it (not re-checked per request) */
