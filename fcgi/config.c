@@ -85,6 +85,9 @@ static const struct setting settings[] = {
 	{ "NONFLEX_CRM_TIMEOUT_MS", "5000", 100, 120000, K_INT, OFF(crm_timeout_ms), 0 },
 	{ "NONFLEX_CRM_CACHE_TTL_S", "300", 0, 86400, K_INT, OFF(crm_cache_ttl_s), 0 },
 	{ "NONFLEX_CRM_ALLOW_PRIVATE", "0", 0, 1, K_BOOL, OFF(crm_allow_private), 0 },
+	{ "NONFLEX_CRM_BREAKER_FAILURES", "5", 0, 1000, K_INT, OFF(crm_breaker_failures), 0 },
+	{ "NONFLEX_CRM_BREAKER_WINDOW_S", "60", 1, 86400, K_INT, OFF(crm_breaker_window_s), 0 },
+	{ "NONFLEX_CRM_BREAKER_OPEN_S", "30", 1, 86400, K_INT, OFF(crm_breaker_open_s), 0 },
 	{ "NONFLEX_PHONE_COUNTRY_CODE", "1", 0, 0, K_STRING, OFF(phone_default_cc), 0 },
 };
 

@@ -68,6 +68,9 @@ struct nf_config {
 						     * tenants without crm.cacheTtlS */
 	int64_t			 crm_allow_private;         /* NONFLEX_CRM_ALLOW_PRIVATE: a CRM on
 						     * loopback/private addresses is allowed */
+	int64_t			 crm_breaker_failures;      /* NONFLEX_CRM_BREAKER_FAILURES (0: off) */
+	int64_t			 crm_breaker_window_s;      /* NONFLEX_CRM_BREAKER_WINDOW_S */
+	int64_t			 crm_breaker_open_s;        /* NONFLEX_CRM_BREAKER_OPEN_S */
 	char			*phone_default_cc;          /* NONFLEX_PHONE_COUNTRY_CODE: country
 						     * calling code for national numbers */
 	int			 jwt_usable;       /* derived at load: the secret passes

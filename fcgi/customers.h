@@ -15,8 +15,12 @@
  *     open|pending|solved|closed, priority, createdAt, updatedAt,
  *     crm{status pending|synced, id}}
  * Phone numbers are normalized to E.164 on write and on lookup, and a
- * customer is found by profile.phone or any entry of phones[].  Every
- * function is tenant-scoped; validation errors name the field at fault.
+ * customer is found by profile.phone or any entry of phones[] (an array
+ * of strings: the store's equality matches any element, on SQLite too, so
+ * no separate phoneKeys copy is kept).  Customers written here also carry
+ * `searchKeys` (lower-cased names and e-mail) for GET /api/customers?q=,
+ * since the store has no regular expressions.  Every function is
+ * tenant-scoped; validation errors name the field at fault.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -78,5 +82,61 @@ enum nf_err	 nf_tickets_create(struct nf_app *, const struct nf_tenant *,
 
 /* Create the collections' indexes (idempotent; nonflexctl migrate). */
 enum nf_err	 nf_customers_migrate(struct nf_store *, struct nf_error *);
+
+/* ---- the local store, for the routes (h_customers.c) and the seed ---- */
+
+/* The app's store with the indexes ensured once per process and store
+ * handle (lazily, as audit.c does). */
+enum nf_err	 nf_customers_store(struct nf_app *, struct nf_store **, struct nf_error *);
+
+/* What a client sees of a stored customer / order / ticket (allow-lists:
+ * never tenant, _id or internal search keys).  New objects. */
+struct json_object *nf_customer_view(struct json_object *doc);
+struct json_object *nf_order_view(struct json_object *doc);
+struct json_object *nf_ticket_view(struct json_object *doc);
+
+/* NF_OK when the local store or (for a tenant with a CRM) the CRM knows
+ * external_id; NF_ENOTFOUND "customer_not_found" otherwise. */
+enum nf_err	 nf_customers_exists(struct nf_app *, const struct nf_tenant *,
+		    const char *external_id, struct nf_error *);
+
+/*
+ * Create a customer from a POST /api/customers body (borrowed): *out the
+ * stored document.  400 naming the field; 409 "customer_exists".
+ * default_cc completes national phone numbers (nf_phone_e164).
+ */
+enum nf_err	 nf_customers_create(struct nf_store *, const char *tenant,
+		    const char *default_cc, struct json_object *body,
+		    struct json_object **out, struct nf_error *);
+/* Apply a PATCH body; *out the document after it, *fields (may be NULL)
+ * the names of the changed fields (for the audit).  404, 400. */
+enum nf_err	 nf_customers_update(struct nf_store *, const char *tenant,
+		    const char *default_cc, const char *external_id,
+		    struct json_object *body, struct json_object **out,
+		    struct json_object **fields, struct nf_error *);
+/* The store filter for GET /api/customers?q= (q may be NULL: all);
+ * *out new.  400 "q" when it is too long. */
+enum nf_err	 nf_customers_search_filter(const char *q, const char *default_cc,
+		    struct json_object **out, struct nf_error *);
+
+/* Create an order for customer_id (the caller checked it exists). */
+enum nf_err	 nf_orders_create(struct nf_store *, const char *tenant,
+		    const char *customer_id, struct json_object *body,
+		    struct json_object **out, struct nf_error *);
+/* PATCH a ticket of customer_id ({status?, priority?}): *out after,
+ * *old_status (may be NULL; malloc'd) the status before.  404
+ * "ticket_not_found", 400. */
+enum nf_err	 nf_tickets_update(struct nf_store *, const char *tenant,
+		    const char *customer_id, const char *ticket_id,
+		    struct json_object *body, struct json_object **out,
+		    char **old_status, struct nf_error *);
+
+/* Seed demo.json's "customers" (each with its "orders" and "tickets")
+ * into tenant; existing ones are left as they are.  report as seed.h's
+ * nf_seed_report_fn (kinds "customer", "order", "ticket"). */
+enum nf_err	 nf_customers_seed(struct nf_store *, const char *tenant,
+		    struct json_object *demo,
+		    void (*report)(const char *, const char *, const char *, int, void *),
+		    void *arg, struct nf_error *);
 
 #endif

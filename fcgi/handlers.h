@@ -41,6 +41,18 @@ enum nf_err	nf_agents_create(struct nf_store *, const char *tenant,
 		    struct json_object *body, struct json_object **out, struct nf_error *);
 enum nf_err	nf_agents_update(struct nf_store *, const char *tenant, const char *id,
 		    struct json_object *body, struct json_object **fields, struct nf_error *);
+/* h_customers.c: customers, orders, tickets, 360 view (staff) */
+enum nf_err	h_customers_list(struct nf_req *, struct nf_error *);
+enum nf_err	h_customers_create(struct nf_req *, struct nf_error *);
+enum nf_err	h_customers_by_phone(struct nf_req *, struct nf_error *);
+enum nf_err	h_customers_get(struct nf_req *, struct nf_error *);
+enum nf_err	h_customers_update(struct nf_req *, struct nf_error *);
+enum nf_err	h_customers_orders_list(struct nf_req *, struct nf_error *);
+enum nf_err	h_customers_orders_create(struct nf_req *, struct nf_error *);
+enum nf_err	h_customers_tickets_list(struct nf_req *, struct nf_error *);
+enum nf_err	h_customers_tickets_create(struct nf_req *, struct nf_error *);
+enum nf_err	h_customers_tickets_update(struct nf_req *, struct nf_error *);
+enum nf_err	h_customers_360(struct nf_req *, struct nf_error *);
 /* h_audit.c: the audit log (admin) */
 enum nf_err	h_audit_list(struct nf_req *, struct nf_error *);
 enum nf_err	h_audit_export(struct nf_req *, struct nf_error *);

@@ -36,8 +36,11 @@ struct nf_http_req {
 					     * or NULL; CR/LF in them is refused */
 	const char	*body;              /* request body or NULL */
 	size_t		 body_len;
-	int64_t		 connect_timeout_ms;
-	int64_t		 total_timeout_ms;  /* connect + send + whole answer */
+	int64_t		 connect_timeout_ms; /* per address, and the TLS handshake
+					     * (<= 0: only the total applies) */
+	int64_t		 total_timeout_ms;  /* connect + send + whole answer
+					     * (<= 0: 10 s); DNS is not bounded:
+					     * see http.c */
 	size_t		 max_response;      /* body cap in bytes (0: 1 MiB) */
 	int		 allow_private;     /* 1: loopback/private addresses allowed */
 	const char	*ca_file;           /* extra CA bundle (tests) or NULL */
@@ -57,7 +60,10 @@ struct nf_http_resp {
 /*
  * Perform one exchange.  NF_OK whenever an HTTP answer was received (any
  * status: the caller decides); NF_EINVAL "invalid_url" for a malformed or
- * non-http(s) URL; NF_EFORBIDDEN "destination_refused" for a refused
+ * non-http(s) URL (or one with user:password@), "invalid_header" for a
+ * header with CR/LF or one the client writes itself (Host,
+ * Content-Length, Transfer-Encoding, Connection), "invalid_method" - all
+ * before any I/O; NF_EFORBIDDEN "destination_refused" for a refused
  * address; NF_EUNAVAIL "upstream_unreachable" for DNS/connect/TLS failures
  * (resp->sent 0), NF_EUPSTREAM "upstream_timeout" / "upstream_error" /
  * "upstream_too_large" / "upstream_bad_response" after sending.  resp is

@@ -30,6 +30,7 @@
 #include "audit.h"
 #include "authcache.h"
 #include "config.h"
+#include "customers.h"
 #include "handlers.h"
 #include "json.h"
 #include "kv.h"
@@ -111,7 +112,8 @@ cmd_migrate(struct ctl *c, int argc, char **argv)
 	struct nf_error	 err;
 
 	(void)argc; (void)argv;
-	if (nf_seed_indexes(c->store, &err) != NF_OK) {
+	if (nf_seed_indexes(c->store, &err) != NF_OK ||
+	    nf_customers_migrate(c->store, &err) != NF_OK) {
 		fprintf(stderr, "nonflexctl: migrate: %s\n", err.message);
 		return 1;
 	}

@@ -7,9 +7,10 @@
  * heartbeat period), and reserves/runs/acknowledges the next job.  While
  * Redis is down it keeps trying with a growing pause (up to 5 s), logging
  * the outage once.  SIGTERM/SIGINT let the current job finish, then the
- * runner hands back anything it holds and exits 0.  This stage's one job
- * type is "event.publish" (payload {topic, type, data}), which publishes
- * to nchan so slow work can announce results to browsers.
+ * runner hands back anything it holds and exits 0.  Job types:
+ * "event.publish" (payload {topic, type, data}), which publishes to nchan
+ * so slow work can announce results to browsers, and "crm.ticket"
+ * (payload {ticketId}), which sends a ticket to the tenant's CRM.
  *
  * The runner also drains the store's outbox (jobs.h, "OUTBOX"), where
  * workers keep jobs they could not push while Redis was down: at start,
@@ -40,6 +41,8 @@
 
 #include "nonflex.h"
 #include "config.h"
+#include "crm.h"
+#include "json.h"
 #include "log.h"
 #include "events.h"
 #include "jobs.h"
@@ -56,6 +59,7 @@
 
 /* The outbox drainer's state. */
 struct outbox {
+	struct nf_config	 cfg;           /* settings (CRM timeouts, ...) */
 	char			*store_uri;     /* STORE_URI (a secret: never logged) */
 	char			*tenants_file;  /* TENANTS_FILE */
 	struct nf_tenants	*tenants;       /* whose outboxes are drained */
@@ -158,6 +162,7 @@ outbox_cleanup(struct outbox *ob)
 {
 	nf_store_free(ob->store);
 	nf_tenants_free(ob->tenants);
+	nf_config_cleanup(&ob->cfg);
 	free(ob->store_uri);
 	free(ob->tenants_file);
 	memset(ob, 0, sizeof(*ob));
@@ -193,15 +198,13 @@ outbox_reload(struct outbox *ob)
 static enum nf_err
 outbox_init(struct outbox *ob, struct nf_error *err)
 {
-	struct nf_config	cfg;
 	enum nf_err		rc;
 
 	memset(ob, 0, sizeof(*ob));
-	if ((rc = nf_config_load(&cfg, err)) != NF_OK)
+	if ((rc = nf_config_load(&ob->cfg, err)) != NF_OK)
 		return rc;
-	ob->store_uri = nf_xstrdup(cfg.store_uri);
-	ob->tenants_file = nf_xstrdup(cfg.tenants_file);
-	nf_config_cleanup(&cfg);
+	ob->store_uri = nf_xstrdup(ob->cfg.store_uri);
+	ob->tenants_file = nf_xstrdup(ob->cfg.tenants_file);
 	outbox_reload(ob);
 	return NF_OK;
 }
@@ -265,6 +268,63 @@ outbox_drain(struct outbox *ob, struct nf_jobs_runner *r)
 		    ob->every * 2 > DRAIN_MAX_MS ? DRAIN_MAX_MS : ob->every * 2;
 	/* a full batch means more is waiting: go on at once */
 	ob->next = nf_mono_ms() + (full ? 0 : ob->every);
+}
+
+/*
+ * "crm.ticket": payload {ticketId}.  Send the tenant's ticket to its CRM
+ * (crm.h) and mark it crm {status: "synced", id}.  A ticket already synced
+ * is done (delivery is at least once); a missing ticket, tenant or CRM, or
+ * a CRM refusing it (4xx but 408/429) can never succeed: permanent.  The
+ * CRM failing, stalling or the store being down is retried with backoff.
+ */
+static enum nf_err
+job_crm_ticket(const struct nf_job *j, void *arg, struct nf_error *err)
+{
+	struct outbox		*ob = arg;
+	const struct nf_tenant	*t;
+	struct json_object	*f, *ticket = NULL, *crm, *st, *upd, *set;
+	struct nf_store		*store;
+	const char		*id = NULL;
+	char			*crm_id = NULL;
+	enum nf_err		 rc;
+
+	if (nf_json_get_string(j->payload, "ticketId", 1, 64, 1, &id, err) != NF_OK)
+		return NF_EINVAL;
+	if ((t = nf_tenant_find(ob->tenants, j->tenant)) == NULL)
+		return nf_error_set(err, NF_EINVAL, "tenant_not_found", NULL,
+		    "crm.ticket: unknown tenant");
+	if ((store = outbox_store(ob)) == NULL)
+		return nf_error_set(err, NF_EUNAVAIL, "store_unavailable", NULL,
+		    "crm.ticket: the store is unavailable");
+	f = json_object_new_object();
+	nf_json_add_str(f, "ticketId", id);
+	if ((rc = nf_store_find_one(store, t->id, "tickets", f, NULL, &ticket, err)) != NF_OK) {
+		if (rc == NF_ENOTFOUND)
+			rc = nf_error_set(err, NF_EINVAL, "ticket_not_found", NULL,
+			    "crm.ticket: no such ticket");
+		goto out;
+	}
+	if (json_object_object_get_ex(ticket, "crm", &crm) &&
+	    json_object_object_get_ex(crm, "status", &st) &&
+	    json_object_is_type(st, json_type_string) &&
+	    strcmp(json_object_get_string(st), "synced") == 0)
+		goto out;
+	if ((rc = nf_crm_ticket_push(&ob->cfg, t, ticket, &crm_id, err)) != NF_OK)
+		goto out;
+	set = json_object_new_object();
+	nf_json_add_str(set, "crm.status", "synced");
+	nf_json_add(set, "crm.id", crm_id != NULL ? json_object_new_string(crm_id) : NULL);
+	upd = json_object_new_object();
+	nf_json_add(upd, "$set", set);
+	rc = nf_store_update(store, t->id, "tickets", f, upd, 0, NULL, err);
+	json_object_put(upd);
+	if (rc == NF_OK)
+		nf_info("crm.ticket: ticket %s synced", id);
+out:
+	free(crm_id);
+	json_object_put(ticket);
+	json_object_put(f);
+	return rc;
 }
 
 /* Housekeeping: promote due jobs; reap dead runners when it is time. */
@@ -364,6 +424,7 @@ main(int argc, char *argv[])
 	signals();
 	nf_events_init(getenv("NONFLEX_NCHAN_SOCKET"));
 	nf_jobs_runner_register(r, "event.publish", job_event_publish, NULL);
+	nf_jobs_runner_register(r, "crm.ticket", job_crm_ticket, &ob);
 	nf_info("job runner %s started (max attempts %d, heartbeat %lld ms)",
 	    nf_jobs_runner_id(r), cfg.max_attempts, (long long)cfg.heartbeat_ms);
 	status = loop(r, &cfg, &ob, once);

@@ -13,6 +13,7 @@
 
 #include <json-c/json.h>
 
+#include "customers.h"
 #include "nonflex.h"
 #include "passwd.h"
 #include "seed.h"
@@ -117,7 +118,8 @@ nf_seed_tenant(struct nf_store *st, const char *tenant, struct json_object *demo
 	enum nf_err		 rc;
 	size_t			 i, n;
 
-	if ((rc = nf_seed_indexes(st, err)) != NF_OK)
+	if ((rc = nf_seed_indexes(st, err)) != NF_OK ||
+	    (rc = nf_customers_seed(st, tenant, demo, report, arg, err)) != NF_OK)
 		return rc;
 	if (!json_object_object_get_ex(demo, "agents", &agents))
 		return NF_OK;

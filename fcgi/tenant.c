@@ -196,6 +196,26 @@ tenant_cleanup(struct nf_tenant *t)
 	free(t->public_json);
 }
 
+/* crm.cacheTtlS: optional whole seconds (0 turns the CRM cache off). */
+static enum nf_err
+load_cache_ttl(struct nf_tenant *t, struct json_object *jt, struct nf_error *e)
+{
+	struct json_object	*sec, *v;
+	int64_t			 n;
+
+	t->crm.cache_ttl_s = -1;
+	if (!json_object_object_get_ex(jt, "crm", &sec) ||
+	    !json_object_is_type(sec, json_type_object) ||
+	    !json_object_object_get_ex(sec, "cacheTtlS", &v) || v == NULL)
+		return NF_OK;
+	n = json_object_get_int64(v);
+	if (!json_object_is_type(v, json_type_int) || n < 0 || n > 86400)
+		return nf_error_set(e, NF_EINVAL, "invalid_tenants", "cacheTtlS",
+		    "tenant %s: crm.cacheTtlS must be an integer from 0 to 86400", t->id);
+	t->crm.cache_ttl_s = n;
+	return NF_OK;
+}
+
 static enum nf_err
 load_tenant(struct nf_tenant *t, const char *key, struct json_object *jt,
     struct nf_error *e)
@@ -220,6 +240,8 @@ load_tenant(struct nf_tenant *t, const char *key, struct json_object *jt,
 	for (i = 0; i < NF_ARRAY_LEN(fields); i++)
 		if ((rc = load_field(t, jt, &fields[i], e)) != NF_OK)
 			return rc;
+	if ((rc = load_cache_ttl(t, jt, e)) != NF_OK)
+		return rc;
 	pub = nf_tenant_public_json(t);
 	s = nf_json_str(pub, &t->public_len);
 	t->public_json = nf_xstrndup(s, t->public_len);

@@ -17,6 +17,7 @@
 #define NF_TENANT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "nonflex.h"
 
@@ -45,6 +46,8 @@ struct nf_tenant_ai {
 struct nf_tenant_crm {
 	char	*base_url;
 	char	*api_key;                   /* secret */
+	int64_t	 cache_ttl_s;               /* crm.cacheTtlS (0..86400), or -1 when
+					     * absent: NONFLEX_CRM_CACHE_TTL_S applies */
 };
 
 struct nf_tenant {
