@@ -37,19 +37,15 @@ static struct nf_store	*indexed_store;
 static void
 ensure_indexes(struct nf_store *st)
 {
+	static const char *const colls[] = { "audit", "audit", "audit" };
 	struct nf_error	 e;
-	size_t		 i;
 
-	if (st == indexed_store)
-		return;
-	for (i = 0; i < NF_ARRAY_LEN(audit_indexes); i++) {
-		nf_error_clear(&e);
-		if (nf_store_ensure_index(st, "audit", &audit_indexes[i], &e) != NF_OK) {
-			nf_warn("audit index %s: %s", audit_indexes[i].name, e.message);
-			return;
-		}
-	}
-	indexed_store = st;
+	_Static_assert(NF_ARRAY_LEN(colls) == NF_ARRAY_LEN(audit_indexes), "one per index");
+
+	nf_error_clear(&e);
+	if (nf_store_ensure_indexes(st, colls, audit_indexes, NF_ARRAY_LEN(audit_indexes),
+	    &indexed_store, &e) != NF_OK)
+		nf_warn("audit indexes: %s", e.message);
 }
 
 static void

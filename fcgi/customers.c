@@ -67,20 +67,18 @@ static const char *const order_statuses[] = { "pending", "processing", "shipped"
 static const char *const immutable[] = { "_id", "id", "tenant", "createdAt",
 	"updatedAt", "searchKeys", NULL };
 
-static const struct nf_index customer_indexes[] = {
+static const struct nf_index indexes[] = {
 	{ "customers_external", { "externalId", NULL }, { 1 }, 1 },
 	{ "customers_phone", { "profile.phone", NULL }, { 1 }, 0 },
 	{ "customers_phones", { "phones", NULL }, { 1 }, 0 },
 	{ "customers_search", { "searchKeys", NULL }, { 1 }, 0 },
-};
-static const struct nf_index order_indexes[] = {
 	{ "orders_order", { "orderId", NULL }, { 1 }, 1 },
 	{ "orders_customer", { "customerId", "createdAt", NULL }, { 1, -1 }, 0 },
-};
-static const struct nf_index ticket_indexes[] = {
 	{ "tickets_ticket", { "ticketId", NULL }, { 1 }, 1 },
 	{ "tickets_customer", { "customerId", "createdAt", NULL }, { 1, -1 }, 0 },
 };
+static const char *const index_colls[] = { CUSTOMERS, CUSTOMERS, CUSTOMERS, CUSTOMERS,
+	ORDERS, ORDERS, TICKETS, TICKETS };
 
 /* The store handle this process ensured the indexes on. */
 static struct nf_store	*indexed_store;
@@ -152,31 +150,12 @@ nf_customer_source_name(enum nf_customer_source s)
 
 /* ---- indexes -------------------------------------------------------------- */
 
-static enum nf_err
-ensure(struct nf_store *st, const char *coll, const struct nf_index *ix, size_t n,
-    struct nf_error *e)
-{
-	enum nf_err	 rc;
-	size_t		 i;
-
-	for (i = 0; i < n; i++)
-		if ((rc = nf_store_ensure_index(st, coll, &ix[i], e)) != NF_OK)
-			return rc;
-	return NF_OK;
-}
-
 enum nf_err
 nf_customers_migrate(struct nf_store *st, struct nf_error *e)
 {
-	enum nf_err	 rc;
-
-	if ((rc = ensure(st, CUSTOMERS, customer_indexes,
-	    NF_ARRAY_LEN(customer_indexes), e)) != NF_OK ||
-	    (rc = ensure(st, ORDERS, order_indexes, NF_ARRAY_LEN(order_indexes), e)) != NF_OK ||
-	    (rc = ensure(st, TICKETS, ticket_indexes, NF_ARRAY_LEN(ticket_indexes), e)) != NF_OK)
-		return rc;
-	indexed_store = st;
-	return NF_OK;
+	_Static_assert(NF_ARRAY_LEN(index_colls) == NF_ARRAY_LEN(indexes), "one per index");
+	return nf_store_ensure_indexes(st, index_colls, indexes, NF_ARRAY_LEN(indexes),
+	    &indexed_store, e);
 }
 
 enum nf_err
@@ -186,9 +165,7 @@ nf_customers_store(struct nf_app *app, struct nf_store **st, struct nf_error *e)
 
 	if ((rc = nf_app_store(app, st, e)) != NF_OK)
 		return rc;
-	if (*st != indexed_store)
-		return nf_customers_migrate(*st, e);
-	return NF_OK;
+	return nf_customers_migrate(*st, e);
 }
 
 /* ---- small helpers ------------------------------------------------------ */

@@ -61,9 +61,7 @@ static const char *const view_fields[] = { "username", "name", "status", "skills
 	"languages", "level", "roles", "disabled", "workerSid", "createdAt", "updatedAt",
 	NULL };
 
-/* The store handle this process ensured the agents indexes on. */
-static struct nf_store	*indexed_store;
-
+/* The store, with the agents indexes (ensured once per store handle). */
 static enum nf_err
 agents_store(struct nf_req *r, struct nf_store **st, struct nf_error *e)
 {
@@ -71,12 +69,7 @@ agents_store(struct nf_req *r, struct nf_store **st, struct nf_error *e)
 
 	if ((rc = nf_app_store(r->app, st, e)) != NF_OK)
 		return rc;
-	if (*st != indexed_store) {
-		if ((rc = nf_seed_indexes(*st, e)) != NF_OK)
-			return rc;
-		indexed_store = *st;
-	}
-	return NF_OK;
+	return nf_seed_indexes(*st, e);
 }
 
 static struct json_object *

@@ -74,18 +74,11 @@ static enum nf_err
 tr_store(struct nf_req *r, struct nf_store **st, struct nf_error *e)
 {
 	enum nf_err	 rc;
-	size_t		 i;
 
 	if ((rc = nf_app_store(r->app, st, e)) != NF_OK)
 		return rc;
-	if (*st == indexed_store)
-		return NF_OK;
-	for (i = 0; i < NF_ARRAY_LEN(tr_indexes); i++)
-		if ((rc = nf_store_ensure_index(*st, tr_index_colls[i], &tr_indexes[i],
-		    e)) != NF_OK)
-			return rc;
-	indexed_store = *st;
-	return NF_OK;
+	return nf_store_ensure_indexes(*st, tr_index_colls, tr_indexes,
+	    NF_ARRAY_LEN(tr_indexes), &indexed_store, e);
 }
 
 /* ---- form fields ----------------------------------------------------------- */

@@ -68,6 +68,7 @@ static const struct nf_index call_indexes[] = {
 	{ "calls_callsid", { "callSid", NULL }, { 1 }, 1 },
 	{ "calls_at", { "at", NULL }, { -1 }, 0 },
 };
+static const char *const call_index_colls[] = { CALLS, CALLS };
 
 /* The store handle this process ensured the calls indexes on. */
 static struct nf_store	*indexed_store;
@@ -130,17 +131,11 @@ static enum nf_err
 calls_store(struct nf_req *r, struct nf_store **st, struct nf_error *e)
 {
 	enum nf_err	 rc;
-	size_t		 i;
 
 	if ((rc = nf_app_store(r->app, st, e)) != NF_OK)
 		return rc;
-	if (*st == indexed_store)
-		return NF_OK;
-	for (i = 0; i < NF_ARRAY_LEN(call_indexes); i++)
-		if ((rc = nf_store_ensure_index(*st, CALLS, &call_indexes[i], e)) != NF_OK)
-			return rc;
-	indexed_store = *st;
-	return NF_OK;
+	return nf_store_ensure_indexes(*st, call_index_colls, call_indexes,
+	    NF_ARRAY_LEN(call_indexes), &indexed_store, e);
 }
 
 /* ---- form fields ------------------------------------------------------- */

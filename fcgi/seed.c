@@ -29,14 +29,11 @@ static const char *const index_colls[] = { "agents", "agents" };
 enum nf_err
 nf_seed_indexes(struct nf_store *st, struct nf_error *err)
 {
-	enum nf_err	 rc;
-	size_t		 i;
+	static struct nf_store	*done;
 
-	for (i = 0; i < NF_ARRAY_LEN(indexes); i++)
-		if ((rc = nf_store_ensure_index(st, index_colls[i],
-		    &indexes[i], err)) != NF_OK)
-			return rc;
-	return NF_OK;
+	_Static_assert(NF_ARRAY_LEN(index_colls) == NF_ARRAY_LEN(indexes), "one per index");
+	return nf_store_ensure_indexes(st, index_colls, indexes, NF_ARRAY_LEN(indexes), &done,
+	    err);
 }
 
 /* Copy one optional field of the seed entry into doc. */

@@ -537,6 +537,22 @@ nf_store_ensure_index(struct nf_store *s, const char *coll,
 }
 
 enum nf_err
+nf_store_ensure_indexes(struct nf_store *s, const char *const *colls,
+    const struct nf_index *ix, size_t n, struct nf_store **done, struct nf_error *e)
+{
+	size_t		 i;
+	enum nf_err	 rc;
+
+	if (s == *done)
+		return NF_OK;
+	for (i = 0; i < n; i++)
+		if ((rc = nf_store_ensure_index(s, colls[i], &ix[i], e)) != NF_OK)
+			return rc;
+	*done = s;
+	return NF_OK;
+}
+
+enum nf_err
 nf_store_insert(struct nf_store *s, const char *tenant, const char *coll,
     struct json_object *doc, char id_out[25], struct nf_error *e)
 {

@@ -80,6 +80,15 @@ enum nf_err	 nf_store_ping(struct nf_store *, struct nf_error *);
  * existing documents violate a new unique index. */
 enum nf_err	 nf_store_ensure_index(struct nf_store *, const char *coll,
 		    const struct nf_index *, struct nf_error *);
+/*
+ * The indexes a module relies on (ix[i] in collection colls[i]), ensured
+ * once per store handle: *done (the module's static) remembers the handle
+ * they were ensured on, so later calls cost one comparison; a reopened
+ * store gets them again.  Stops at the first failure (*done unchanged).
+ */
+enum nf_err	 nf_store_ensure_indexes(struct nf_store *, const char *const *colls,
+		    const struct nf_index *ix, size_t n, struct nf_store **done,
+		    struct nf_error *);
 
 /* Insert doc (borrowed; not modified).  id_out (may be NULL) receives the
  * _id.  A duplicate _id or unique-index key gives NF_ECONFLICT. */
