@@ -88,6 +88,13 @@ static const struct setting settings[] = {
 	{ "NONFLEX_CRM_BREAKER_FAILURES", "5", 0, 1000, K_INT, OFF(crm_breaker_failures), 0 },
 	{ "NONFLEX_CRM_BREAKER_WINDOW_S", "60", 1, 86400, K_INT, OFF(crm_breaker_window_s), 0 },
 	{ "NONFLEX_CRM_BREAKER_OPEN_S", "30", 1, 86400, K_INT, OFF(crm_breaker_open_s), 0 },
+	{ "OPENAI_BASE_URL", "https://api.openai.com/v1", 0, 0, K_STRING,
+	    OFF(openai_base_url), 0 },
+	{ "NONFLEX_OPENAI_TIMEOUT_MS", "20000", 100, 120000, K_INT, OFF(openai_timeout_ms), 0 },
+	{ "NONFLEX_OPENAI_ALLOW_PRIVATE", "0", 0, 1, K_BOOL, OFF(openai_allow_private), 0 },
+	{ "NONFLEX_AI_RATE_PER_MIN", "20", 1, 10000, K_INT, OFF(ai_rate_per_min), 0 },
+	{ "NONFLEX_AI_TOOL_ROUNDS", "3", 0, 10, K_INT, OFF(ai_tool_rounds), 0 },
+	{ "NONFLEX_CLAIM_TTL_S", "3600", 10, 86400, K_INT, OFF(claim_ttl_s), 0 },
 	{ "NONFLEX_PHONE_COUNTRY_CODE", "1", 0, 0, K_STRING, OFF(phone_default_cc), 0 },
 };
 

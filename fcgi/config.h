@@ -71,7 +71,17 @@ struct nf_config {
 	int64_t			 crm_breaker_failures;      /* NONFLEX_CRM_BREAKER_FAILURES (0: off) */
 	int64_t			 crm_breaker_window_s;      /* NONFLEX_CRM_BREAKER_WINDOW_S */
 	int64_t			 crm_breaker_open_s;        /* NONFLEX_CRM_BREAKER_OPEN_S */
-	char			*phone_default_cc;          /* NONFLEX_PHONE_COUNTRY_CODE: country
+	char			*phone_default_cc;
+	/* Conversations and the AI assistant (conversations.h, ai.h). */
+	char			*openai_base_url;           /* OPENAI_BASE_URL (as OpenAI's SDKs) */
+	int64_t			 openai_timeout_ms;         /* NONFLEX_OPENAI_TIMEOUT_MS: per call */
+	int64_t			 openai_allow_private;      /* NONFLEX_OPENAI_ALLOW_PRIVATE (tests) */
+	int64_t			 ai_rate_per_min;           /* NONFLEX_AI_RATE_PER_MIN: AI answers
+						     * per conversation per minute, then
+						     * handoff */
+	int64_t			 ai_tool_rounds;            /* NONFLEX_AI_TOOL_ROUNDS */
+	int64_t			 claim_ttl_s;               /* NONFLEX_CLAIM_TTL_S: a claim's lock
+						     * lifetime (renewed by activity) */          /* NONFLEX_PHONE_COUNTRY_CODE: country
 						     * calling code for national numbers */
 	int			 jwt_usable;       /* derived at load: the secret passes
 						    * nf_config_jwt_secret_ok or the dev flag

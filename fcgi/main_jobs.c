@@ -40,7 +40,9 @@
 #include <json-c/json.h>
 
 #include "nonflex.h"
+#include "app.h"
 #include "config.h"
+#include "conv_jobs.h"
 #include "crm.h"
 #include "json.h"
 #include "log.h"
@@ -394,6 +396,7 @@ main(int argc, char *argv[])
 	struct nf_jobs_config	 cfg;
 	struct nf_jobs_runner	*r = NULL;
 	struct outbox		 ob;
+	struct nf_app		 app;
 	struct nf_error		 err;
 	const char		*url;
 	int			 once = 0, status;
@@ -414,10 +417,18 @@ main(int argc, char *argv[])
 		outbox_cleanup(&ob);
 		return 1;
 	}
+	/* The context the conversation jobs share with the workers' code
+	 * (app.h): configuration, tenants, store and Redis, opened lazily. */
+	if (nf_app_init(&app, "nonflex-jobs", &err) != NF_OK) {
+		nf_error("%s", err.message);
+		outbox_cleanup(&ob);
+		return 1;
+	}
 	if ((url = getenv("REDIS_URL")) == NULL || *url == '\0')
 		url = "redis://127.0.0.1:6379";
 	if (nf_jobs_runner_new(url, &cfg, &r, &err) != NF_OK) {
 		nf_error("%s", err.message);
+		nf_app_cleanup(&app);
 		outbox_cleanup(&ob);
 		return 1;
 	}
@@ -425,11 +436,13 @@ main(int argc, char *argv[])
 	nf_events_init(getenv("NONFLEX_NCHAN_SOCKET"));
 	nf_jobs_runner_register(r, "event.publish", job_event_publish, NULL);
 	nf_jobs_runner_register(r, "crm.ticket", job_crm_ticket, &ob);
+	nf_conv_jobs_register(r, &app);
 	nf_info("job runner %s started (max attempts %d, heartbeat %lld ms)",
 	    nf_jobs_runner_id(r), cfg.max_attempts, (long long)cfg.heartbeat_ms);
 	status = loop(r, &cfg, &ob, once);
 	nf_info("job runner %s stopping", nf_jobs_runner_id(r));
 	nf_jobs_runner_free(r);
+	nf_app_cleanup(&app);
 	outbox_cleanup(&ob);
 	nf_events_cleanup();
 	return status;

@@ -1,0 +1,2 @@
+/* conversations.c - placeholder while it is being written. */
+#include "autoconfig.h"

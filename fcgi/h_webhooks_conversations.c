@@ -1,0 +1,2 @@
+/* h_webhooks_conversations.c - placeholder while it is being written. */
+#include "autoconfig.h"
