@@ -56,4 +56,28 @@ void		 nf_ai_answer_cleanup(struct nf_ai_answer *);
  * message (nf_conv_send) or hand off (nf_conv_handoff). */
 enum nf_err	 nf_ai_job(const struct nf_job *, void *app, struct nf_error *);
 
+/* ---- the pure parts, exposed for the unit tests (no I/O) ---- */
+
+/*
+ * The offline responder: 1 and *reply (malloc'd) when one of the tenant's
+ * ai.faq intents or a built-in greeting/thanks matches text (the intent
+ * with most matching keywords wins, the first on a tie); 0 and *reply
+ * NULL otherwise (the caller hands off with reason "no_answer").
+ */
+int		 nf_ai_offline(const struct nf_tenant *, const char *text, char **reply);
+/* What the customer is told on a handoff, in the tenant's language. */
+const char	*nf_ai_handoff_text(const struct nf_tenant *);
+/* The chat/completions request body: the tenant's model (default
+ * gpt-4o-mini), messages (borrowed; shared, not copied) and the tools.
+ * New object. */
+struct json_object *nf_ai_request_body(const struct nf_tenant *, struct json_object *messages);
+/*
+ * The assistant message of a chat/completions answer body[0..len): *msg a
+ * new {role, content (string or null), tool_calls (array, when any)}.
+ * NF_EUPSTREAM "ai_bad_response" when it is not JSON, has no choices, or
+ * the message has neither text nor tool calls.
+ */
+enum nf_err	 nf_ai_parse_response(const char *body, size_t len, struct json_object **msg,
+		    struct nf_error *);
+
 #endif

@@ -96,6 +96,12 @@ static const struct setting settings[] = {
 	{ "NONFLEX_AI_TOOL_ROUNDS", "3", 0, 10, K_INT, OFF(ai_tool_rounds), 0 },
 	{ "NONFLEX_CLAIM_TTL_S", "3600", 10, 86400, K_INT, OFF(claim_ttl_s), 0 },
 	{ "NONFLEX_PHONE_COUNTRY_CODE", "1", 0, 0, K_STRING, OFF(phone_default_cc), 0 },
+	{ "NONFLEX_WEBCHAT_TTL_S", "86400", 300, 2592000, K_INT, OFF(webchat_ttl_s), 0 },
+	{ "NONFLEX_WEBCHAT_SESSIONS_PER_MIN", "10", 1, 100000, K_INT,
+	    OFF(webchat_sessions_per_min), 0 },
+	{ "NONFLEX_WEBCHAT_MSGS_PER_MIN", "20", 1, 100000, K_INT, OFF(webchat_msgs_per_min), 0 },
+	{ "NONFLEX_WEBCHAT_IP_MSGS_PER_MIN", "120", 1, 1000000, K_INT,
+	    OFF(webchat_ip_msgs_per_min), 0 },
 };
 
 static const char *const level_names[NF_LOG__MAX] = { "debug", "info", "warn", "error" };

@@ -83,6 +83,14 @@ struct nf_config {
 	int64_t			 claim_ttl_s;               /* NONFLEX_CLAIM_TTL_S: a claim's lock
 						     * lifetime (renewed by activity) */          /* NONFLEX_PHONE_COUNTRY_CODE: country
 						     * calling code for national numbers */
+	/* Web chat (webchat.h). */
+	int64_t			 webchat_ttl_s;             /* NONFLEX_WEBCHAT_TTL_S: a web-chat
+						     * session token's lifetime */
+	int64_t			 webchat_sessions_per_min;  /* NONFLEX_WEBCHAT_SESSIONS_PER_MIN:
+						     * new sessions per client IP */
+	int64_t			 webchat_msgs_per_min;      /* NONFLEX_WEBCHAT_MSGS_PER_MIN: per
+						     * session */
+	int64_t			 webchat_ip_msgs_per_min;   /* NONFLEX_WEBCHAT_IP_MSGS_PER_MIN */
 	int			 jwt_usable;       /* derived at load: the secret passes
 						    * nf_config_jwt_secret_ok or the dev flag
 						    * allows it (not re-checked per request) */

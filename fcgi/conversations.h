@@ -110,6 +110,16 @@ enum nf_err	 nf_conv_send(struct nf_app *, const struct nf_tenant *, const char 
 		    struct json_object **msg, struct nf_error *);
 
 /*
+ * nf_conv_send with a dedupe key, for senders that may run twice for the
+ * same cause (a retried job): the second call finds the first's message
+ * (*dup 1, *msg the stored one) and neither records nor queues anything.
+ */
+enum nf_err	 nf_conv_send_keyed(struct nf_app *, const struct nf_tenant *,
+		    const char *conv_id, const char *author_kind, const char *author,
+		    const char *body, const char *dedupe_key, struct json_object **msg,
+		    int *dup, struct nf_error *);
+
+/*
  * State changes, each atomic and published ("conversation.updated" with
  * the new status; "conversation.handoff" for a handoff), returning the
  * new document in *conv (may be NULL).  NF_ENOTFOUND for an unknown id,

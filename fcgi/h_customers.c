@@ -21,6 +21,7 @@
 
 #include "app.h"
 #include "audit.h"
+#include "conversations.h"
 #include "customers.h"
 #include "handlers.h"
 #include "json.h"
@@ -33,6 +34,7 @@
 #define LIST_DEFAULT	50
 #define LIST_MAX	200
 #define VIEW_TICKETS	50      /* newest tickets in the 360 view */
+#define VIEW_CONVERSATIONS 20   /* ... and conversations */
 
 static const char *
 cc_of(struct nf_req *r)
@@ -291,12 +293,13 @@ h_customers_tickets_update(struct nf_req *r, struct nf_error *e)
 	return NF_OK;
 }
 
-/* The customer's newest tickets as views. */
+/* The customer's newest documents of coll (by sort_field), as views. */
 static enum nf_err
-recent_tickets(struct nf_store *st, const char *tenant, const char *id,
-    struct json_object **out, struct nf_error *e)
+recent(struct nf_store *st, const char *tenant, const char *coll, const char *id,
+    const char *sort_field, int64_t limit, nf_view_fn view, struct json_object **out,
+    struct nf_error *e)
 {
-	struct nf_find_opts	 o = { NULL, VIEW_TICKETS, 0 };
+	struct nf_find_opts	 o = { NULL, limit, 0 };
 	struct json_object	*f = json_object_new_object(), *docs = NULL;
 	size_t			 i, n;
 	enum nf_err		 rc;
@@ -304,8 +307,8 @@ recent_tickets(struct nf_store *st, const char *tenant, const char *id,
 	*out = NULL;
 	nf_json_add_str(f, "customerId", id);
 	o.sort = json_object_new_object();
-	nf_json_add_int(o.sort, "createdAt", -1);
-	rc = nf_store_find(st, tenant, "tickets", f, &o, &docs, e);
+	nf_json_add_int(o.sort, sort_field, -1);
+	rc = nf_store_find(st, tenant, coll, f, &o, &docs, e);
 	json_object_put(o.sort);
 	json_object_put(f);
 	if (rc != NF_OK)
@@ -313,7 +316,7 @@ recent_tickets(struct nf_store *st, const char *tenant, const char *id,
 	*out = json_object_new_array();
 	n = json_object_array_length(docs);
 	for (i = 0; i < n; i++)
-		json_object_array_add(*out, nf_ticket_view(json_object_array_get_idx(docs, i)));
+		json_object_array_add(*out, view(json_object_array_get_idx(docs, i)));
 	json_object_put(docs);
 	return NF_OK;
 }
@@ -325,7 +328,8 @@ recent_tickets(struct nf_store *st, const char *tenant, const char *id,
 enum nf_err
 h_customers_360(struct nf_req *r, struct nf_error *e)
 {
-	struct json_object	*c = NULL, *orders = NULL, *tickets = NULL, *root;
+	struct json_object	*c = NULL, *orders = NULL, *tickets = NULL, *convs = NULL;
+	struct json_object	*root;
 	struct nf_store		*st;
 	enum nf_customer_source	 src;
 	const char		*id = nf_req_path_param(r, "id");
@@ -334,7 +338,12 @@ h_customers_360(struct nf_req *r, struct nf_error *e)
 	if ((rc = nf_customers_by_id(r->app, r->tenant, id, &c, &src, e)) != NF_OK)
 		return rc;
 	if ((rc = nf_customers_store(r->app, &st, e)) != NF_OK ||
-	    (rc = recent_tickets(st, r->tenant->id, id, &tickets, e)) != NF_OK) {
+	    (rc = recent(st, r->tenant->id, "tickets", id, "createdAt", VIEW_TICKETS,
+	    nf_ticket_view, &tickets, e)) != NF_OK ||
+	    (rc = nf_conv_store(r->app, &st, e)) != NF_OK ||
+	    (rc = recent(st, r->tenant->id, "conversations", id, "lastMessageAt",
+	    VIEW_CONVERSATIONS, nf_conv_view, &convs, e)) != NF_OK) {
+		json_object_put(tickets);
 		json_object_put(c);
 		return rc;
 	}
@@ -348,8 +357,7 @@ h_customers_360(struct nf_req *r, struct nf_error *e)
 	nf_json_add(root, "customer", c);
 	nf_json_add(root, "orders", orders);
 	nf_json_add(root, "tickets", tickets);
-	/* Filled by the conversations issue: the customer's recent ones. */
-	nf_json_add(root, "conversations", json_object_new_array());
+	nf_json_add(root, "conversations", convs);
 	nf_json_add_str(root, "source", nf_customer_source_name(src));
 	nf_resp_json(r, 200, root);
 	return NF_OK;

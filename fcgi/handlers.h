@@ -53,9 +53,21 @@ enum nf_err	h_customers_tickets_list(struct nf_req *, struct nf_error *);
 enum nf_err	h_customers_tickets_create(struct nf_req *, struct nf_error *);
 enum nf_err	h_customers_tickets_update(struct nf_req *, struct nf_error *);
 enum nf_err	h_customers_360(struct nf_req *, struct nf_error *);
+/* h_ai.c: the assistant's synchronous answer ("suggest a reply", staff) */
+enum nf_err	h_ai_reply(struct nf_req *, struct nf_error *);
 /* h_audit.c: the audit log (admin) */
 enum nf_err	h_audit_list(struct nf_req *, struct nf_error *);
 enum nf_err	h_audit_export(struct nf_req *, struct nf_error *);
+/* h_conversations.c: the agent inbox (staff) */
+enum nf_err	h_conversations_list(struct nf_req *, struct nf_error *);
+enum nf_err	h_conversations_get(struct nf_req *, struct nf_error *);
+enum nf_err	h_conversations_reply(struct nf_req *, struct nf_error *);
+enum nf_err	h_conversations_close(struct nf_req *, struct nf_error *);
+enum nf_err	h_conversations_transfer(struct nf_req *, struct nf_error *);
+enum nf_err	h_tasks_claim(struct nf_req *, struct nf_error *);
+enum nf_err	h_tasks_release(struct nf_req *, struct nf_error *);
+/* h_delivery.c: retry a failed outbound message (staff) */
+enum nf_err	h_delivery_retry(struct nf_req *, struct nf_error *);
 /* h_tokens.c: Twilio Access Tokens for the agent desk */
 enum nf_err	h_tokens_conversations(struct nf_req *, struct nf_error *);
 enum nf_err	h_tokens_video(struct nf_req *, struct nf_error *);
@@ -64,6 +76,9 @@ enum nf_err	h_tokens_taskrouter(struct nf_req *, struct nf_error *);
 /* h_webhooks_taskrouter.c: TaskRouter callbacks (Twilio-signed) */
 enum nf_err	h_webhooks_taskrouter_assignment(struct nf_req *, struct nf_error *);
 enum nf_err	h_webhooks_taskrouter_events(struct nf_req *, struct nf_error *);
+/* h_webhooks_conversations.c: Conversations webhooks (Twilio-signed) */
+enum nf_err	h_webhooks_conversations(struct nf_req *, struct nf_error *);
+enum nf_err	h_webhooks_conversations_status(struct nf_req *, struct nf_error *);
 /* h_webhooks_voice.c: Voice webhooks (Twilio-signed) */
 enum nf_err	h_webhooks_voice_incoming(struct nf_req *, struct nf_error *);
 enum nf_err	h_webhooks_voice_status(struct nf_req *, struct nf_error *);
@@ -72,6 +87,10 @@ enum nf_err	h_auth_login(struct nf_req *, struct nf_error *);
 enum nf_err	h_auth_logout(struct nf_req *, struct nf_error *);
 enum nf_err	h_auth_refresh(struct nf_req *, struct nf_error *);
 enum nf_err	h_auth_me(struct nf_req *, struct nf_error *);
+/* h_webchat.c: the web-chat widget (public; web-chat session token) */
+enum nf_err	h_webchat_sessions_create(struct nf_req *, struct nf_error *);
+enum nf_err	h_webchat_messages_create(struct nf_req *, struct nf_error *);
+enum nf_err	h_webchat_messages_list(struct nf_req *, struct nf_error *);
 /* h_dev.c: development and test routes (NONFLEX_DEV_ROUTES=1 only) */
 enum nf_err	h_dev_echo(struct nf_req *, struct nf_error *);
 enum nf_err	h_dev_echo_form(struct nf_req *, struct nf_error *);

@@ -78,8 +78,10 @@ static volatile sig_atomic_t	reload;
 static void
 on_signal(int sig)
 {
-	if (sig == SIGHUP)
+	if (sig == SIGHUP) {
 		reload = 1;
+		nf_app_request_reload();   /* the conversation jobs' context */
+	}
 	else
 		stopping = 1;
 }
@@ -418,12 +420,11 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	/* The context the conversation jobs share with the workers' code
-	 * (app.h): configuration, tenants, store and Redis, opened lazily. */
-	if (nf_app_init(&app, "nonflex-jobs", &err) != NF_OK) {
-		nf_error("%s", err.message);
-		outbox_cleanup(&ob);
-		return 1;
-	}
+	 * (app.h): configuration, tenants, store and Redis, opened lazily.
+	 * Like the outbox, it waits for a tenants file that cannot be read
+	 * yet instead of stopping the other jobs (conv_jobs.c retries). */
+	if (nf_app_init(&app, "nonflex-jobs", &err) != NF_OK)
+		nf_error("conversation jobs wait for their configuration: %s", err.message);
 	if ((url = getenv("REDIS_URL")) == NULL || *url == '\0')
 		url = "redis://127.0.0.1:6379";
 	if (nf_jobs_runner_new(url, &cfg, &r, &err) != NF_OK) {

@@ -17,9 +17,19 @@ const struct nf_route nf_routes[] = {
 	{ NF_GET, "/api/health", h_health_get, NF_ROLE_NONE, NF_BODY_NONE, 0,
 	    NF_ROUTE_NO_TENANT },
 	{ NF_GET, "/api/tenants/current", h_tenants_current, NF_ROLE_NONE, NF_BODY_NONE, 0, 0 },
-	/* nchan's subscriber authorization subrequest (auth_request style). */
-	{ NF_GET, "/api/events/auth/:topic", h_events_auth, NF_ROLES_STAFF, NF_BODY_NONE, 0,
+	/* nchan's subscriber authorization subrequest (auth_request style).
+	 * Public here: a web-chat visitor has no agent session, so the handler
+	 * checks the agent session or the web-chat token per topic itself. */
+	{ NF_GET, "/api/events/auth/:topic", h_events_auth, NF_ROLE_NONE, NF_BODY_NONE, 0,
 	    NF_ROUTE_NEEDS_KV | NF_ROUTE_NEEDS_STORE },
+	/* The web-chat widget (h_webchat.c): public rows; the handlers check
+	 * the visitor's own session token. */
+	{ NF_POST, "/api/webchat/sessions", h_webchat_sessions_create, NF_ROLE_NONE,
+	    NF_BODY_JSON, 2 * KB, NF_ROUTE_NEEDS_STORE | NF_ROUTE_NEEDS_KV },
+	{ NF_POST, "/api/webchat/messages", h_webchat_messages_create, NF_ROLE_NONE,
+	    NF_BODY_JSON, 16 * KB, NF_ROUTE_NEEDS_STORE | NF_ROUTE_NEEDS_KV },
+	{ NF_GET, "/api/webchat/messages", h_webchat_messages_list, NF_ROLE_NONE,
+	    NF_BODY_NONE, 0, NF_ROUTE_NEEDS_STORE },
 	/* Agent sessions (h_auth.c); login is public, the rest need a session. */
 	{ NF_POST, "/api/agents/login", h_auth_login, NF_ROLE_NONE, NF_BODY_JSON, 4 * KB,
 	    NF_ROUTE_NEEDS_STORE | NF_ROUTE_NEEDS_KV },
@@ -71,6 +81,28 @@ const struct nf_route nf_routes[] = {
 	    NF_ROLES_STAFF, NF_BODY_JSON, 1 * KB, NF_ROUTE_NEEDS_STORE },
 	{ NF_GET, "/api/customers/:id/360", h_customers_360, NF_ROLES_STAFF, NF_BODY_NONE, 0,
 	    NF_ROUTE_NEEDS_STORE },
+	/* The assistant's answer, synchronous (h_ai.c): bounded by
+	 * NONFLEX_OPENAI_TIMEOUT_MS, below the request deadline. */
+	{ NF_POST, "/api/ai/reply", h_ai_reply, NF_ROLES_STAFF, NF_BODY_JSON, 8 * KB, 0 },
+	/* Agent inbox (h_conversations.c): every staff role; the handlers let
+	 * only the holder or a supervisor/admin change a conversation. */
+	{ NF_GET, "/api/conversations", h_conversations_list, NF_ROLES_STAFF, NF_BODY_NONE,
+	    0, NF_ROUTE_NEEDS_STORE },
+	{ NF_GET, "/api/conversations/:id", h_conversations_get, NF_ROLES_STAFF,
+	    NF_BODY_NONE, 0, NF_ROUTE_NEEDS_STORE },
+	{ NF_POST, "/api/conversations/:id/messages", h_conversations_reply, NF_ROLES_STAFF,
+	    NF_BODY_JSON, 8 * KB, NF_ROUTE_NEEDS_STORE | NF_ROUTE_NEEDS_KV },
+	{ NF_POST, "/api/conversations/:id/close", h_conversations_close, NF_ROLES_STAFF,
+	    NF_BODY_JSON, 8 * KB, NF_ROUTE_NEEDS_STORE | NF_ROUTE_NEEDS_KV },
+	{ NF_POST, "/api/conversations/:id/transfer", h_conversations_transfer,
+	    NF_ROLES_STAFF, NF_BODY_JSON, 1 * KB, NF_ROUTE_NEEDS_STORE | NF_ROUTE_NEEDS_KV },
+	/* The retry action of a failed outbound message (h_delivery.c). */
+	{ NF_POST, "/api/conversations/:id/messages/:messageId/retry", h_delivery_retry,
+	    NF_ROLES_STAFF, NF_BODY_NONE, 0, NF_ROUTE_NEEDS_STORE },
+	{ NF_POST, "/api/tasks/claim", h_tasks_claim, NF_ROLES_STAFF, NF_BODY_JSON, 1 * KB,
+	    NF_ROUTE_NEEDS_STORE | NF_ROUTE_NEEDS_KV },
+	{ NF_POST, "/api/tasks/release", h_tasks_release, NF_ROLES_STAFF, NF_BODY_JSON,
+	    1 * KB, NF_ROUTE_NEEDS_STORE | NF_ROUTE_NEEDS_KV },
 	/* Audit log (h_audit.c). */
 	{ NF_GET, "/api/audit", h_audit_list, NF_ROLE_ADMIN, NF_BODY_NONE, 0,
 	    NF_ROUTE_NEEDS_STORE },
@@ -93,6 +125,13 @@ const struct nf_route nf_routes[] = {
 	{ NF_POST, "/webhooks/twilio/taskrouter/events", h_webhooks_taskrouter_events,
 	    NF_ROLE_NONE, NF_BODY_FORM, 32 * KB, NF_ROUTE_TWILIO_SIGNED | NF_ROUTE_NEEDS_STORE },
 
+	/* Conversations webhooks (h_webhooks_conversations.c), Twilio-signed:
+	 * persist, publish, enqueue, answer; 503 before anything without the
+	 * store (never a 2xx for a message that was not kept). */
+	{ NF_POST, "/webhooks/twilio/conversations", h_webhooks_conversations, NF_ROLE_NONE,
+	    NF_BODY_FORM, 64 * KB, NF_ROUTE_TWILIO_SIGNED | NF_ROUTE_NEEDS_STORE },
+	{ NF_POST, "/webhooks/twilio/conversations/status", h_webhooks_conversations_status,
+	    NF_ROLE_NONE, NF_BODY_FORM, 16 * KB, NF_ROUTE_TWILIO_SIGNED | NF_ROUTE_NEEDS_STORE },
 	/* Voice webhooks (h_webhooks_voice.c), Twilio-signed.  The incoming call
 	 * has no NEEDS_STORE on purpose: it answers TwiML even with the store
 	 * down (battery 18); status callbacks need the store (503 otherwise). */

@@ -186,10 +186,27 @@ nf_tenant_public_json(const struct nf_tenant *t)
 }
 
 static void
+faq_free(struct nf_tenant_ai *ai)
+{
+	size_t	 i, k;
+
+	for (i = 0; i < ai->nfaq; i++) {
+		for (k = 0; k < ai->faq[i].nkeywords; k++)
+			free(ai->faq[i].keywords[k]);
+		free(ai->faq[i].keywords);
+		free(ai->faq[i].answer);
+	}
+	free(ai->faq);
+	ai->faq = NULL;
+	ai->nfaq = 0;
+}
+
+static void
 tenant_cleanup(struct nf_tenant *t)
 {
 	size_t	 i;
 
+	faq_free(&t->ai);
 	for (i = 0; i < NF_ARRAY_LEN(fields); i++)
 		free(*slot(t, &fields[i]));
 	free(t->id);
@@ -213,6 +230,83 @@ load_cache_ttl(struct nf_tenant *t, struct json_object *jt, struct nf_error *e)
 		return nf_error_set(e, NF_EINVAL, "invalid_tenants", "cacheTtlS",
 		    "tenant %s: crm.cacheTtlS must be an integer from 0 to 86400", t->id);
 	t->crm.cache_ttl_s = n;
+	return NF_OK;
+}
+
+/* ai.faq limits: what an offline responder reasonably needs. */
+#define FAQ_MAX		100
+#define FAQ_KEYWORDS	20
+#define FAQ_KEYWORD_MAX	100
+#define FAQ_ANSWER_MAX	2000
+
+/* A string of 1..max bytes of UTF-8, or NULL. */
+static const char *
+faq_str(struct json_object *v, size_t max)
+{
+	const char	*s;
+
+	if (v == NULL || !json_object_is_type(v, json_type_string))
+		return NULL;
+	s = json_object_get_string(v);
+	return nf_valid_utf8(s, strlen(s), 1, max) ? s : NULL;
+}
+
+/* One ai.faq[] entry {keywords[], answer} into in. */
+static enum nf_err
+load_intent(struct nf_tenant_intent *in, const char *tid, size_t idx,
+    struct json_object *o, struct nf_error *e)
+{
+	struct json_object	*kw = NULL, *ans = NULL;
+	const char		*s;
+	size_t			 k, n;
+
+	if (!json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, "keywords", &kw) ||
+	    !json_object_is_type(kw, json_type_array) ||
+	    (n = json_object_array_length(kw)) == 0 || n > FAQ_KEYWORDS)
+		return nf_error_set(e, NF_EINVAL, "invalid_tenants", "keywords",
+		    "tenant %s: ai.faq[%zu].keywords must be an array of 1 to %d strings",
+		    tid, idx, FAQ_KEYWORDS);
+	in->keywords = nf_xcalloc(n, sizeof(*in->keywords));
+	for (k = 0; k < n; k++) {
+		if ((s = faq_str(json_object_array_get_idx(kw, k), FAQ_KEYWORD_MAX)) == NULL)
+			return nf_error_set(e, NF_EINVAL, "invalid_tenants", "keywords",
+			    "tenant %s: ai.faq[%zu].keywords[%zu] must be a string of 1 to "
+			    "%d bytes", tid, idx, k, FAQ_KEYWORD_MAX);
+		in->keywords[in->nkeywords++] = nf_xstrdup(s);
+	}
+	json_object_object_get_ex(o, "answer", &ans);
+	if ((s = faq_str(ans, FAQ_ANSWER_MAX)) == NULL)
+		return nf_error_set(e, NF_EINVAL, "invalid_tenants", "answer",
+		    "tenant %s: ai.faq[%zu].answer must be a string of 1 to %d bytes",
+		    tid, idx, FAQ_ANSWER_MAX);
+	in->answer = nf_xstrdup(s);
+	return NF_OK;
+}
+
+/* ai.faq: optional intents of the offline responder (ai.c). */
+static enum nf_err
+load_faq(struct nf_tenant *t, struct json_object *jt, struct nf_error *e)
+{
+	struct json_object	*sec, *faq;
+	enum nf_err		 rc;
+	size_t			 i, n;
+
+	if (!json_object_object_get_ex(jt, "ai", &sec) ||
+	    !json_object_is_type(sec, json_type_object) ||
+	    !json_object_object_get_ex(sec, "faq", &faq) || faq == NULL)
+		return NF_OK;
+	if (!json_object_is_type(faq, json_type_array) ||
+	    (n = json_object_array_length(faq)) > FAQ_MAX)
+		return nf_error_set(e, NF_EINVAL, "invalid_tenants", "faq",
+		    "tenant %s: ai.faq must be an array of at most %d intents", t->id, FAQ_MAX);
+	t->ai.faq = nf_xcalloc(n > 0 ? n : 1, sizeof(*t->ai.faq));
+	for (i = 0; i < n; i++) {
+		rc = load_intent(&t->ai.faq[i], t->id, i, json_object_array_get_idx(faq, i), e);
+		t->ai.nfaq++;   /* counted even on failure so cleanup frees it */
+		if (rc != NF_OK)
+			return rc;
+	}
 	return NF_OK;
 }
 
@@ -241,6 +335,8 @@ load_tenant(struct nf_tenant *t, const char *key, struct json_object *jt,
 		if ((rc = load_field(t, jt, &fields[i], e)) != NF_OK)
 			return rc;
 	if ((rc = load_cache_ttl(t, jt, e)) != NF_OK)
+		return rc;
+	if ((rc = load_faq(t, jt, e)) != NF_OK)
 		return rc;
 	pub = nf_tenant_public_json(t);
 	s = nf_json_str(pub, &t->public_len);

@@ -36,11 +36,21 @@ struct nf_tenant_twilio {
 	char	*twiml_app_sid;             /* AP... */
 };
 
+/* One offline intent (ai.faq[]): any of its keywords (a word or phrase,
+ * matched whole, any case, accents ignored: ai.c) selects the answer. */
+struct nf_tenant_intent {
+	char	**keywords;
+	size_t	  nkeywords;
+	char	 *answer;
+};
+
 struct nf_tenant_ai {
-	char	*openai_api_key;            /* secret */
-	char	*model;
-	char	*system_prompt;
-	char	*language;                  /* "en", "es", ... */
+	char			*openai_api_key;    /* secret */
+	char			*model;
+	char			*system_prompt;
+	char			*language;          /* "en", "es", ... */
+	struct nf_tenant_intent	*faq;               /* the offline responder's */
+	size_t			 nfaq;
 };
 
 struct nf_tenant_crm {
