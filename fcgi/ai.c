@@ -420,17 +420,6 @@ struct turn {
 	int64_t			 deadline;    /* monotonic ms for all OpenAI calls */
 };
 
-static const char *
-str_of(struct json_object *o, const char *key)
-{
-	struct json_object	*v;
-
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 static struct json_object *
 chat_msg(const char *role, const char *content)
 {
@@ -486,11 +475,11 @@ add_history(struct turn *tn, const char *text, struct json_object *msgs)
 	n = json_object_array_length(found);
 	for (i = n; i-- > 0;) {
 		m = json_object_array_get_idx(found, i);
-		kind = str_of(m, "authorKind");
-		body = str_of(m, "body");
+		kind = nf_json_field_str(m, "authorKind");
+		body = nf_json_field_str(m, "body");
 		if (kind == NULL || body == NULL || *body == '\0' ||
-		    (tn->skip_id != NULL && str_of(m, "_id") != NULL &&
-		    strcmp(str_of(m, "_id"), tn->skip_id) == 0) ||
+		    (tn->skip_id != NULL && nf_json_field_str(m, "_id") != NULL &&
+		    strcmp(nf_json_field_str(m, "_id"), tn->skip_id) == 0) ||
 		    (i == 0 && strcmp(kind, "customer") == 0 && strcmp(body, text) == 0))
 			continue;
 		json_object_array_add(msgs, chat_msg(strcmp(kind, "customer") == 0 ?
@@ -597,7 +586,7 @@ customer_of(struct turn *tn)
 	if (tn->customer_id != NULL || !phone_of(tn, tn->from, phone))
 		return tn->customer_id;
 	if (nf_customers_by_phone(tn->app, tn->t, phone, &c, &src, &e) == NF_OK &&
-	    (id = str_of(c, "externalId")) != NULL)
+	    (id = nf_json_field_str(c, "externalId")) != NULL)
 		tn->customer_id = nf_xstrdup(id);
 	json_object_put(c);
 	return tn->customer_id;
@@ -610,7 +599,7 @@ tool_lookup_customer(struct turn *tn, struct json_object *args)
 	struct json_object	*c = NULL;
 	enum nf_customer_source	 src;
 	struct nf_error		 e;
-	const char		*phone = str_of(args, "phone");
+	const char		*phone = nf_json_field_str(args, "phone");
 
 	if (phone == NULL || !phone_of(tn, phone, want))
 		return tool_error("invalid_phone");
@@ -627,7 +616,7 @@ tool_get_order(struct turn *tn, struct json_object *args)
 	struct json_object	*o = NULL;
 	enum nf_customer_source	 src;
 	struct nf_error		 e;
-	const char		*id = str_of(args, "orderId"), *owner, *cust;
+	const char		*id = nf_json_field_str(args, "orderId"), *owner, *cust;
 
 	if (id == NULL || *id == '\0')
 		return tool_error("invalid_order_id");
@@ -635,7 +624,7 @@ tool_get_order(struct turn *tn, struct json_object *args)
 		return tool_error(e.code);
 	/* Another customer's order does not exist for this one. */
 	if (tn->scoped && ((cust = customer_of(tn)) == NULL ||
-	    (owner = str_of(o, "customerId")) == NULL || strcmp(owner, cust) != 0)) {
+	    (owner = nf_json_field_str(o, "customerId")) == NULL || strcmp(owner, cust) != 0)) {
 		json_object_put(o);
 		return tool_error("order_not_found");
 	}
@@ -653,17 +642,17 @@ tool_create_ticket(struct turn *tn, struct json_object *args)
 	if (cust == NULL)
 		return tool_error("customer_unknown");
 	body = json_object_new_object();
-	nf_json_add_str(body, "subject", str_of(args, "subject") ? str_of(args, "subject") :
+	nf_json_add_str(body, "subject", nf_json_field_str(args, "subject") ? nf_json_field_str(args, "subject") :
 	    "Customer request");
-	nf_json_add_str(body, "description", str_of(args, "description") ?
-	    str_of(args, "description") : "");
+	nf_json_add_str(body, "description", nf_json_field_str(args, "description") ?
+	    nf_json_field_str(args, "description") : "");
 	rc = nf_tickets_create(tn->app, tn->t, cust, body, &tk, &e);
 	json_object_put(body);
 	if (rc != NF_OK)
 		return tool_error(e.code);
 	out = json_object_new_object();
-	nf_json_add_str(out, "ticketId", str_of(tk, "ticketId"));
-	nf_json_add_str(out, "status", str_of(tk, "status"));
+	nf_json_add_str(out, "ticketId", nf_json_field_str(tk, "ticketId"));
+	nf_json_add_str(out, "status", nf_json_field_str(tk, "status"));
 	json_object_put(tk);
 	return out;
 }
@@ -700,15 +689,15 @@ call_parts(struct json_object *call, struct json_object **args)
 	struct nf_error		 e;
 
 	*args = NULL;
-	if (!json_object_object_get_ex(call, "function", &fn) || str_of(fn, "name") == NULL)
+	if (!json_object_object_get_ex(call, "function", &fn) || nf_json_field_str(fn, "name") == NULL)
 		return NULL;
-	if ((a = str_of(fn, "arguments")) == NULL ||
+	if ((a = nf_json_field_str(fn, "arguments")) == NULL ||
 	    nf_json_parse(a, strlen(a), args, &e) != NF_OK ||
 	    !json_object_is_type(*args, json_type_object)) {
 		json_object_put(*args);
 		*args = json_object_new_object();
 	}
-	return str_of(fn, "name");
+	return nf_json_field_str(fn, "name");
 }
 
 /*
@@ -736,7 +725,7 @@ run_tools(struct turn *tn, struct json_object *m, struct json_object *msgs)
 		nf_info("ai: tool %s", name != NULL ? name : "(none)");
 		tm = json_object_new_object();
 		nf_json_add_str(tm, "role", "tool");
-		nf_json_add_str(tm, "tool_call_id", str_of(call, "id") ? str_of(call, "id") : "");
+		nf_json_add_str(tm, "tool_call_id", nf_json_field_str(call, "id") ? nf_json_field_str(call, "id") : "");
 		nf_json_add_str(tm, "content", res);
 		json_object_array_add(msgs, tm);
 		free(res);
@@ -774,7 +763,7 @@ answer_openai(struct turn *tn, const char *text, struct nf_ai_answer *a)
 		if (openai_call(tn, msgs, &m, &e) != NF_OK)
 			break;
 		if (!json_object_object_get_ex(m, "tool_calls", NULL)) {
-			a->reply = nf_xstrdup(str_of(m, "content"));
+			a->reply = nf_xstrdup(nf_json_field_str(m, "content"));
 			goto out;
 		}
 		if (round >= tn->app->cfg.ai_tool_rounds) {
@@ -783,7 +772,7 @@ answer_openai(struct turn *tn, const char *text, struct nf_ai_answer *a)
 		}
 		json_object_array_add(msgs, m);
 		if (run_tools(tn, m, msgs)) {
-			set_handoff(a, tn->t, "assistant_handoff", "openai", str_of(m, "content"));
+			set_handoff(a, tn->t, "assistant_handoff", "openai", nf_json_field_str(m, "content"));
 			m = NULL;
 			goto out;
 		}
@@ -907,7 +896,7 @@ conv_if_ai(struct job *jb, struct json_object **conv, struct nf_error *e)
 		    "no such conversation");
 	if (rc != NF_OK)
 		return rc;
-	status = str_of(c, "status");
+	status = nf_json_field_str(c, "status");
 	if (status == NULL || strcmp(status, "ai") != 0 ||
 	    !json_object_object_get_ex(c, "aiEnabled", &en) || !json_object_get_boolean(en)) {
 		nf_info("ai.reply: conversation %s is no longer the assistant's", jb->conv_id);
@@ -976,7 +965,7 @@ reply_to(struct job *jb, struct json_object *conv, struct json_object *msg,
 		return rc;
 	if (prior != NULL) {
 		/* Answered by an earlier run: only a handoff may still be due. */
-		k = str_of(prior, "dedupeKey");
+		k = nf_json_field_str(prior, "dedupeKey");
 		rc = k != NULL && strcmp(k, jb->hkey) == 0 ? handoff(jb, "assistant_retry", e) :
 		    NF_OK;
 		goto out;
@@ -986,11 +975,11 @@ reply_to(struct job *jb, struct json_object *conv, struct json_object *msg,
 	tn.t = jb->t;
 	tn.conv_id = jb->conv_id;
 	tn.skip_id = jb->msg_id;
-	tn.from = str_of(conv, "address");
-	tn.customer_id = str_of(conv, "customerId") ? nf_xstrdup(str_of(conv, "customerId")) :
+	tn.from = nf_json_field_str(conv, "address");
+	tn.customer_id = nf_json_field_str(conv, "customerId") ? nf_xstrdup(nf_json_field_str(conv, "customerId")) :
 	    NULL;
 	tn.scoped = 1;
-	rc = answer(&tn, str_of(msg, "body"), 1, &a, e);
+	rc = answer(&tn, nf_json_field_str(msg, "body"), 1, &a, e);
 	free(tn.customer_id);
 	if (rc != NF_OK) {
 		rc = nf_error_set(e, NF_EINVAL, "invalid_message", "body", "nothing to answer");
@@ -1030,8 +1019,8 @@ load_message(struct job *jb, struct json_object **out, struct nf_error *e)
 		    "no such message in the conversation");
 	if (rc != NF_OK)
 		return rc;
-	if ((kind = str_of(*out, "authorKind")) == NULL || strcmp(kind, "customer") != 0 ||
-	    str_of(*out, "body") == NULL || *str_of(*out, "body") == '\0') {
+	if ((kind = nf_json_field_str(*out, "authorKind")) == NULL || strcmp(kind, "customer") != 0 ||
+	    nf_json_field_str(*out, "body") == NULL || *nf_json_field_str(*out, "body") == '\0') {
 		nf_info("ai.reply: message %s is not a customer's text", jb->msg_id);
 		json_object_put(*out);
 		*out = NULL;
@@ -1074,8 +1063,8 @@ nf_ai_job(const struct nf_job *j, void *arg, struct nf_error *e)
 
 	memset(&jb, 0, sizeof(jb));
 	jb.app = arg;
-	jb.conv_id = str_of(j->payload, "conversationId");
-	jb.msg_id = str_of(j->payload, "messageId");
+	jb.conv_id = nf_json_field_str(j->payload, "conversationId");
+	jb.msg_id = nf_json_field_str(j->payload, "messageId");
 	if (jb.conv_id == NULL || !nf_valid_hex24(jb.conv_id) || jb.msg_id == NULL ||
 	    !nf_valid_hex24(jb.msg_id))
 		return nf_error_set(e, NF_EINVAL, "invalid_payload", NULL,

@@ -98,26 +98,6 @@ nf_conv_store(struct nf_app *app, struct nf_store **st, struct nf_error *e)
 
 /* ---- small helpers -------------------------------------------------------- */
 
-static const char *
-doc_str(struct json_object *doc, const char *field)
-{
-	struct json_object	*v;
-
-	if (doc == NULL || !json_object_object_get_ex(doc, field, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
-static struct json_object *
-str_filter(const char *k, const char *v)
-{
-	struct json_object	*f = json_object_new_object();
-
-	nf_json_add_str(f, k, v);
-	return f;
-}
-
 /* {"$in": [list...]} for a NULL-terminated list. */
 static struct json_object *
 in_list(const char *const *list)
@@ -186,7 +166,7 @@ view(struct json_object *doc, const char *const *fields, const char *const *null
 
 	if (doc == NULL)
 		return out;
-	nf_json_add_str(out, "id", doc_str(doc, "_id"));
+	nf_json_add_str(out, "id", nf_json_field_str(doc, "_id"));
 	for (i = 0; fields[i] != NULL; i++)
 		if (json_object_object_get_ex(doc, fields[i], &v))
 			nf_json_add(out, fields[i], json_object_get(v));   /* shared */
@@ -288,8 +268,8 @@ void
 nf_conv_publish(const struct nf_tenant *t, struct json_object *conv, const char *type,
     struct json_object *data)
 {
-	const char		*agent = doc_str(conv, "assignedTo");
-	const char		*channel = doc_str(conv, "channel");
+	const char		*agent = nf_json_field_str(conv, "assignedTo");
+	const char		*channel = nf_json_field_str(conv, "channel");
 	struct json_object	*wd;
 	char			*topic;
 
@@ -300,8 +280,8 @@ nf_conv_publish(const struct nf_tenant *t, struct json_object *conv, const char 
 		free(topic);
 	}
 	if (channel != NULL && strcmp(channel, "webchat") == 0 &&
-	    doc_str(conv, "address") != NULL) {
-		topic = nf_xasprintf("webchat-%s", doc_str(conv, "address"));
+	    nf_json_field_str(conv, "address") != NULL) {
+		topic = nf_xasprintf("webchat-%s", nf_json_field_str(conv, "address"));
 		wd = webchat_data(conv, data);
 		publish_one(t->id, topic, type, wd);
 		json_object_put(wd);
@@ -316,7 +296,7 @@ publish_conv(const struct nf_tenant *t, struct json_object *conv, const char *ty
 {
 	struct json_object	*d = json_object_new_object();
 
-	nf_json_add_str(d, "conversationId", doc_str(conv, "_id"));
+	nf_json_add_str(d, "conversationId", nf_json_field_str(conv, "_id"));
 	nf_json_add(d, "conversation", nf_conv_view(conv));
 	if (k != NULL)
 		nf_json_add(d, k, v);
@@ -341,7 +321,7 @@ nf_conv_get(struct nf_app *app, const struct nf_tenant *t, const char *id,
 		return not_found(e);
 	if ((rc = nf_conv_store(app, &st, e)) != NF_OK)
 		return rc;
-	f = str_filter("_id", id);
+	f = nf_json_pair("_id", id);
 	rc = nf_store_find_one(st, t->id, CONVS, f, NULL, conv, e);
 	json_object_put(f);
 	return rc == NF_ENOTFOUND ? not_found(e) : rc;
@@ -388,13 +368,13 @@ customer_of(struct nf_app *app, struct nf_store *st, const char *tenant,
 	    nf_customers_migrate(st, &e) != NF_OK)
 		return NULL;
 	or = json_object_new_array();
-	json_object_array_add(or, str_filter("profile.phone", e164));
-	json_object_array_add(or, str_filter("phones", e164));
+	json_object_array_add(or, nf_json_pair("profile.phone", e164));
+	json_object_array_add(or, nf_json_pair("phones", e164));
 	f = json_object_new_object();
 	nf_json_add(f, "$or", or);
 	if (nf_store_find_one(st, tenant, "customers", f, NULL, &doc, &e) == NF_OK &&
-	    doc_str(doc, "externalId") != NULL)
-		id = nf_xstrdup(doc_str(doc, "externalId"));
+	    nf_json_field_str(doc, "externalId") != NULL)
+		id = nf_xstrdup(nf_json_field_str(doc, "externalId"));
 	json_object_put(f);
 	json_object_put(doc);
 	return id;
@@ -408,9 +388,9 @@ open_filter(const struct nf_conv_inbound *in)
 	char			*key;
 
 	if (in->twilio_sid != NULL)
-		return str_filter("twilioSid", in->twilio_sid);
+		return nf_json_pair("twilioSid", in->twilio_sid);
 	key = nf_xasprintf("%s:%s", in->channel, in->address);
-	f = str_filter("openKey", key);
+	f = nf_json_pair("openKey", key);
 	free(key);
 	return f;
 }
@@ -463,7 +443,7 @@ reopen(struct nf_store *st, const struct nf_tenant *t, struct json_object **conv
 	enum nf_err		 rc;
 
 	now_iso(at);
-	f = str_filter("_id", doc_str(*conv, "_id"));
+	f = nf_json_pair("_id", nf_json_field_str(*conv, "_id"));
 	nf_json_add_str(f, "status", "closed");
 	set = json_object_new_object();
 	nf_json_add_str(set, "status", "ai");
@@ -483,7 +463,7 @@ reopen(struct nf_store *st, const struct nf_tenant *t, struct json_object **conv
 	json_object_put(u);
 	if (rc == NF_ENOTFOUND) {       /* someone else reopened it: read it again */
 		nf_error_clear(e);
-		f = str_filter("_id", doc_str(*conv, "_id"));
+		f = nf_json_pair("_id", nf_json_field_str(*conv, "_id"));
 		rc = nf_store_find_one(st, t->id, CONVS, f, NULL, &out, e);
 		json_object_put(f);
 		if (rc != NF_OK)
@@ -541,7 +521,7 @@ nf_conv_open(struct nf_app *app, const struct nf_tenant *t,
 		return rc;
 	if (*created)
 		publish_conv(t, *conv, "conversation.created", NULL, NULL);
-	else if (strcmp(doc_str(*conv, "status") ? doc_str(*conv, "status") : "", "closed") == 0)
+	else if (strcmp(nf_json_field_str(*conv, "status") ? nf_json_field_str(*conv, "status") : "", "closed") == 0)
 		rc = reopen(st, t, conv, e);
 	if (rc != NF_OK) {
 		json_object_put(*conv);
@@ -646,9 +626,9 @@ find_dup(struct nf_store *st, const char *tenant, const struct nf_conv_msg *m,
 	enum nf_err		 rc;
 
 	if (m->twilio_sid != NULL)
-		json_object_array_add(or, str_filter("twilioSid", m->twilio_sid));
+		json_object_array_add(or, nf_json_pair("twilioSid", m->twilio_sid));
 	if (m->dedupe_key != NULL)
-		json_object_array_add(or, str_filter("dedupeKey", m->dedupe_key));
+		json_object_array_add(or, nf_json_pair("dedupeKey", m->dedupe_key));
 	f = json_object_new_object();
 	nf_json_add(f, "$or", or);
 	rc = nf_store_find_one(st, tenant, MSGS, f, NULL, out, e);
@@ -666,15 +646,15 @@ touch_conv(struct nf_store *st, const char *tenant, const char *conv_id,
 {
 	struct json_object	*f, *u, *set, *out = NULL;
 	struct nf_error		 e;
-	const char		*kind = doc_str(msg, "authorKind");
-	char			*preview = utf8_prefix(doc_str(msg, "body"), PREVIEW_MAX);
+	const char		*kind = nf_json_field_str(msg, "authorKind");
+	char			*preview = utf8_prefix(nf_json_field_str(msg, "body"), PREVIEW_MAX);
 
 	nf_error_clear(&e);
 	if (strcmp(kind, "customer") != 0) {    /* the first answer, once */
-		f = str_filter("_id", conv_id);
+		f = nf_json_pair("_id", conv_id);
 		nf_json_add(f, "firstResponseAt", exists(0));
 		set = json_object_new_object();
-		nf_json_add_str(set, "firstResponseAt", doc_str(msg, "createdAt"));
+		nf_json_add_str(set, "firstResponseAt", nf_json_field_str(msg, "createdAt"));
 		u = json_object_new_object();
 		nf_json_add(u, "$set", set);
 		if (nf_store_update(st, tenant, CONVS, f, u, 0, NULL, &e) != NF_OK)
@@ -683,11 +663,11 @@ touch_conv(struct nf_store *st, const char *tenant, const char *conv_id,
 		json_object_put(f);
 		json_object_put(u);
 	}
-	f = str_filter("_id", conv_id);
+	f = nf_json_pair("_id", conv_id);
 	set = json_object_new_object();
 	nf_json_add_str(set, "preview", preview);
-	nf_json_add_str(set, "lastMessageAt", doc_str(msg, "createdAt"));
-	nf_json_add_str(set, "updatedAt", doc_str(msg, "createdAt"));
+	nf_json_add_str(set, "lastMessageAt", nf_json_field_str(msg, "createdAt"));
+	nf_json_add_str(set, "updatedAt", nf_json_field_str(msg, "createdAt"));
 	u = json_object_new_object();
 	nf_json_add(u, "$set", set);
 	if (nf_store_find_and_modify(st, tenant, CONVS, f, NULL, u, NF_STORE_NEW, &out,
@@ -811,12 +791,12 @@ nf_conv_send_keyed(struct nf_app *app, const struct nf_tenant *t, const char *co
 		return rc;
 	if ((rc = nf_conv_store(app, &st, e)) != NF_OK)
 		goto out;
-	if (strcmp(doc_str(conv, "status") ? doc_str(conv, "status") : "", "closed") == 0) {
+	if (strcmp(nf_json_field_str(conv, "status") ? nf_json_field_str(conv, "status") : "", "closed") == 0) {
 		rc = nf_error_set(e, NF_ECONFLICT, "conversation_closed", NULL,
 		    "the conversation is closed");
 		goto out;
 	}
-	channel = doc_str(conv, "channel");
+	channel = nf_json_field_str(conv, "channel");
 	webchat = channel != NULL && strcmp(channel, "webchat") == 0;
 	memset(&m, 0, sizeof(m));
 	m.direction = "outbound";
@@ -830,11 +810,11 @@ nf_conv_send_keyed(struct nf_app *app, const struct nf_tenant *t, const char *co
 		goto out;
 	/* Sent before by the same cause: whoever recorded it delivers it. */
 	if (!*dup && !webchat && (rc = submit(app, st, t, "conv.deliver", conv_id,
-	    doc_str(doc, "_id"), e)) != NF_OK) {
+	    nf_json_field_str(doc, "_id"), e)) != NF_OK) {
 		/* Stored but not queued: say so in the inbox rather than lose it. */
 		nf_error("message %s of conversation %s could not be queued for delivery",
-		    doc_str(doc, "_id"), conv_id);
-		nf_conv_delivery(app, t, doc_str(doc, "_id"), NULL, "failed",
+		    nf_json_field_str(doc, "_id"), conv_id);
+		nf_conv_delivery(app, t, nf_json_field_str(doc, "_id"), NULL, "failed",
 		    "could not be queued for delivery", NULL);
 		goto out;
 	}
@@ -886,7 +866,7 @@ delivery_from(const char *state)
 static void
 set_msg_sid(struct nf_store *st, const char *tenant, const char *id, const char *sid)
 {
-	struct json_object	*f = str_filter("_id", id), *u, *set;
+	struct json_object	*f = nf_json_pair("_id", id), *u, *set;
 	struct nf_error		 e;
 
 	nf_error_clear(&e);
@@ -923,8 +903,8 @@ nf_conv_delivery(struct nf_app *app, const struct nf_tenant *t, const char *mess
 	if (message_id != NULL && twilio_sid != NULL &&
 	    nf_valid_twilio_sid(twilio_sid, "IM"))
 		set_msg_sid(st, t->id, message_id, twilio_sid);
-	f = message_id != NULL ? str_filter("_id", message_id) :
-	    str_filter("twilioSid", twilio_sid);
+	f = message_id != NULL ? nf_json_pair("_id", message_id) :
+	    nf_json_pair("twilioSid", twilio_sid);
 	nf_json_add(f, "delivery", in_list(from));
 	now_iso(at);
 	set = json_object_new_object();
@@ -943,8 +923,8 @@ nf_conv_delivery(struct nf_app *app, const struct nf_tenant *t, const char *mess
 	if (rc == NF_ENOTFOUND) {
 		/* Unknown, or already at or past state: never a regression. */
 		nf_error_clear(e);
-		f = message_id != NULL ? str_filter("_id", message_id) :
-		    str_filter("twilioSid", twilio_sid);
+		f = message_id != NULL ? nf_json_pair("_id", message_id) :
+		    nf_json_pair("twilioSid", twilio_sid);
 		rc = nf_store_find_one(st, t->id, MSGS, f, NULL, &msg, e);
 		json_object_put(f);
 		json_object_put(msg);
@@ -955,9 +935,9 @@ nf_conv_delivery(struct nf_app *app, const struct nf_tenant *t, const char *mess
 	}
 	if (rc != NF_OK)
 		return rc;
-	if (nf_conv_get(app, t, doc_str(msg, "conversationId"), &conv, e) == NF_OK) {
+	if (nf_conv_get(app, t, nf_json_field_str(msg, "conversationId"), &conv, e) == NF_OK) {
 		d = json_object_new_object();
-		nf_json_add_str(d, "conversationId", doc_str(msg, "conversationId"));
+		nf_json_add_str(d, "conversationId", nf_json_field_str(msg, "conversationId"));
 		nf_json_add(d, "message", nf_conv_message_view(msg));
 		nf_conv_publish(t, conv, "message.updated", d);
 		json_object_put(d);
@@ -995,7 +975,7 @@ change(struct nf_app *app, const struct nf_tenant *t, const char *id, struct cha
 	}
 	if ((rc = nf_conv_store(app, &st, e)) != NF_OK)
 		goto out;
-	f = str_filter("_id", id);
+	f = nf_json_pair("_id", id);
 	nf_json_add(f, "status", in_list(c->from));
 	if (c->version >= 0)
 		nf_json_add_int(f, "version", c->version);
@@ -1016,8 +996,8 @@ change(struct nf_app *app, const struct nf_tenant *t, const char *id, struct cha
 		nf_error_clear(e);
 		if ((rc = nf_conv_get(app, t, id, &cur, e)) == NF_OK)
 			rc = nf_error_set(e, NF_ECONFLICT, "invalid_state", NULL,
-			    "the conversation is %s%s", doc_str(cur, "status") ?
-			    doc_str(cur, "status") : "in another state",
+			    "the conversation is %s%s", nf_json_field_str(cur, "status") ?
+			    nf_json_field_str(cur, "status") : "in another state",
 			    c->version >= 0 || c->assigned != NULL ?
 			    " or was changed by someone else" : "");
 	}
@@ -1090,8 +1070,8 @@ nf_conv_handoff(struct nf_app *app, const struct nf_tenant *t, const char *conv_
 	    (rc = nf_conv_store(app, &st, e)) != NF_OK)
 		goto out;
 	/* Twilio's copy of aiEnabled is written by the conv.task job. */
-	if (doc_str(doc, "twilioSid") != NULL) {
-		struct json_object *f = str_filter("_id", conv_id), *u = json_object_new_object(),
+	if (nf_json_field_str(doc, "twilioSid") != NULL) {
+		struct json_object *f = nf_json_pair("_id", conv_id), *u = json_object_new_object(),
 		    *set = json_object_new_object();
 
 		nf_json_add_bool(set, "twilioAttributesPending", 1);
@@ -1103,7 +1083,7 @@ nf_conv_handoff(struct nf_app *app, const struct nf_tenant *t, const char *conv_
 		json_object_put(u);
 	}
 	task = t->twilio.workflow_sid != NULL && t->twilio.workspace_sid != NULL;
-	if ((task || doc_str(doc, "twilioSid") != NULL) &&
+	if ((task || nf_json_field_str(doc, "twilioSid") != NULL) &&
 	    submit(app, st, t, "conv.task", conv_id, NULL, e) != NF_OK) {
 		/* The handoff stands (agents see it in the queue); only the
 		 * task / attributes are missing, which the log says. */

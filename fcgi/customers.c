@@ -205,26 +205,6 @@ nest(enum nf_err rc, struct nf_error *e, const char *prefix)
 	return rc;
 }
 
-static struct json_object *
-str_filter(const char *k, const char *v)
-{
-	struct json_object	*f = json_object_new_object();
-
-	nf_json_add_str(f, k, v);
-	return f;
-}
-
-static const char *
-doc_str(struct json_object *doc, const char *field)
-{
-	struct json_object	*v;
-
-	if (doc == NULL || !json_object_object_get_ex(doc, field, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 /* 400 for a body that is not an object, sets an immutable field, or holds
  * one not in allowed. */
 static enum nf_err
@@ -288,8 +268,8 @@ search_keys(struct json_object *doc)
 	char			*full;
 
 	json_object_object_get_ex(doc, "profile", &profile);
-	first = doc_str(profile, "firstName");
-	last = doc_str(profile, "lastName");
+	first = nf_json_field_str(profile, "firstName");
+	last = nf_json_field_str(profile, "lastName");
 	lower_add(keys, first);
 	lower_add(keys, last);
 	if (first != NULL && last != NULL && *last != '\0') {
@@ -297,7 +277,7 @@ search_keys(struct json_object *doc)
 		lower_add(keys, full);
 		free(full);
 	}
-	lower_add(keys, doc_str(profile, "email"));
+	lower_add(keys, nf_json_field_str(profile, "email"));
 	return keys;
 }
 
@@ -564,7 +544,7 @@ load_customer(struct nf_store *st, const char *tenant, const char *id,
 	*doc = NULL;
 	if (!valid_key(id))
 		return not_found(e, "customer_not_found");
-	f = str_filter("externalId", id);
+	f = nf_json_pair("externalId", id);
 	rc = nf_store_find_one(st, tenant, CUSTOMERS, f, NULL, doc, e);
 	json_object_put(f);
 	return rc == NF_ENOTFOUND ? not_found(e, "customer_not_found") : rc;
@@ -626,7 +606,7 @@ nf_customers_update(struct nf_store *st, const char *tenant, const char *cc,
 	nf_json_add_str(set, "updatedAt", now);
 	upd = json_object_new_object();
 	nf_json_add(upd, "$set", json_object_get(set));
-	f = str_filter("externalId", id);
+	f = nf_json_pair("externalId", id);
 	rc = nf_store_find_and_modify(st, tenant, CUSTOMERS, f, NULL, upd, NF_STORE_NEW,
 	    out, e);
 	if (rc == NF_ENOTFOUND)
@@ -663,14 +643,14 @@ nf_customers_search_filter(const char *q, const char *cc, struct json_object **o
 	or = json_object_new_array();
 	keys = json_object_new_array();
 	lower_add(keys, q);
-	json_object_array_add(or, str_filter("searchKeys",
+	json_object_array_add(or, nf_json_pair("searchKeys",
 	    json_object_get_string(json_object_array_get_idx(keys, 0))));
 	json_object_put(keys);
 	for (i = 0; raw[i] != NULL; i++)
-		json_object_array_add(or, str_filter(raw[i], q));
+		json_object_array_add(or, nf_json_pair(raw[i], q));
 	if (nf_phone_e164(q, cc, e164, &ignored) == NF_OK) {
-		json_object_array_add(or, str_filter("profile.phone", e164));
-		json_object_array_add(or, str_filter("phones", e164));
+		json_object_array_add(or, nf_json_pair("profile.phone", e164));
+		json_object_array_add(or, nf_json_pair("phones", e164));
 	}
 	*out = json_object_new_object();
 	nf_json_add(*out, "$or", or);
@@ -726,7 +706,7 @@ local_orders(struct nf_store *st, const char *tenant, const char *id,
     struct json_object **out, struct nf_error *e)
 {
 	struct nf_find_opts	 o = { NULL, LOOKUP_ORDERS, 0 };
-	struct json_object	*f = str_filter("customerId", id), *docs = NULL;
+	struct json_object	*f = nf_json_pair("customerId", id), *docs = NULL;
 	size_t			 i, n;
 	enum nf_err		 rc;
 
@@ -761,7 +741,7 @@ local_customer(struct nf_store *st, const char *tenant, struct json_object *f,
 		return not_found(e, "customer_not_found");
 	if (rc != NF_OK)
 		return rc;
-	if ((rc = local_orders(st, tenant, doc_str(doc, "externalId"), &orders, e)) == NF_OK) {
+	if ((rc = local_orders(st, tenant, nf_json_field_str(doc, "externalId"), &orders, e)) == NF_OK) {
 		*out = nf_customer_view(doc);
 		nf_json_add(*out, "orders", orders);
 	}
@@ -816,8 +796,8 @@ nf_customers_by_phone(struct nf_app *app, const struct nf_tenant *t, const char 
 	if ((rc = nf_customers_store(app, &st, e)) != NF_OK)
 		return rc;
 	or = json_object_new_array();
-	json_object_array_add(or, str_filter("profile.phone", e164));
-	json_object_array_add(or, str_filter("phones", e164));
+	json_object_array_add(or, nf_json_pair("profile.phone", e164));
+	json_object_array_add(or, nf_json_pair("phones", e164));
 	f = json_object_new_object();
 	nf_json_add(f, "$or", or);
 	return local_customer(st, t->id, f, out, e);
@@ -838,7 +818,7 @@ nf_customers_by_id(struct nf_app *app, const struct nf_tenant *t, const char *id
 		return NF_OK;
 	if ((rc = nf_customers_store(app, &st, e)) != NF_OK)
 		return rc;
-	return local_customer(st, t->id, str_filter("externalId", id), out, e);
+	return local_customer(st, t->id, nf_json_pair("externalId", id), out, e);
 }
 
 enum nf_err
@@ -857,7 +837,7 @@ nf_orders_by_id(struct nf_app *app, const struct nf_tenant *t, const char *id,
 		return NF_OK;
 	if ((rc = nf_customers_store(app, &st, e)) != NF_OK)
 		return rc;
-	f = str_filter("orderId", id);
+	f = nf_json_pair("orderId", id);
 	rc = nf_store_find_one(st, t->id, ORDERS, f, NULL, &doc, e);
 	json_object_put(f);
 	if (rc == NF_ENOTFOUND)
@@ -1078,12 +1058,12 @@ nf_tickets_create(struct nf_app *app, const struct nf_tenant *t, const char *cus
 	 * carries it to the CRM.  Losing both is logged, the ticket kept. */
 	payload = json_object_new_object();
 	nf_json_add_str(payload, "tenant", t->id);
-	nf_json_add_str(payload, "ticketId", doc_str(*out, "ticketId"));
+	nf_json_add_str(payload, "ticketId", nf_json_field_str(*out, "ticketId"));
 	nf_error_clear(&je);
 	if (nf_jobs_submit(st, nf_app_kv(app), t->id, "crm.ticket", payload, 0, NULL,
 	    &deferred, &je) != NF_OK)
 		nf_error("ticket %s of tenant %s not queued for the crm: %s",
-		    doc_str(*out, "ticketId"), t->id, je.message);
+		    nf_json_field_str(*out, "ticketId"), t->id, je.message);
 	json_object_put(payload);
 	return NF_OK;
 }
@@ -1110,7 +1090,7 @@ nf_tickets_update(struct nf_store *st, const char *tenant, const char *customer_
 		return rc;
 	if (status < 0 && prio < 0)
 		return nf_error_set(e, NF_EINVAL, "empty_update", NULL, "nothing to change");
-	f = str_filter("ticketId", ticket_id);
+	f = nf_json_pair("ticketId", ticket_id);
 	nf_json_add_str(f, "customerId", customer_id);
 	set = json_object_new_object();
 	if (status >= 0)
@@ -1124,8 +1104,8 @@ nf_tickets_update(struct nf_store *st, const char *tenant, const char *customer_
 	rc = nf_store_find_and_modify(st, tenant, TICKETS, f, NULL, upd, 0, &before, e);
 	if (rc == NF_ENOTFOUND)
 		rc = not_found(e, "ticket_not_found");
-	if (rc == NF_OK && old_status != NULL && doc_str(before, "status") != NULL)
-		*old_status = nf_xstrdup(doc_str(before, "status"));
+	if (rc == NF_OK && old_status != NULL && nf_json_field_str(before, "status") != NULL)
+		*old_status = nf_xstrdup(nf_json_field_str(before, "status"));
 	json_object_put(before);
 	if (rc == NF_OK) {
 		rc = nf_store_find_one(st, tenant, TICKETS, f, NULL, out, e);
@@ -1186,7 +1166,7 @@ seed_children(struct nf_store *st, const char *tenant, const char *cid,
 			it = json_object_array_get_idx(arr, i);
 			doc = NULL;
 			rc = seeded(nf_orders_create(st, tenant, cid, it, &doc, e), tenant,
-			    "order", doc_str(it, "orderId"), report, arg, e);
+			    "order", nf_json_field_str(it, "orderId"), report, arg, e);
 			json_object_put(doc);
 		}
 	}
@@ -1195,13 +1175,13 @@ seed_children(struct nf_store *st, const char *tenant, const char *cid,
 		n = json_object_array_length(arr);
 		for (i = 0; i < n && rc == NF_OK; i++) {
 			it = json_object_array_get_idx(arr, i);
-			if (!valid_key(doc_str(it, "ticketId")))
+			if (!valid_key(nf_json_field_str(it, "ticketId")))
 				return nf_error_set(e, NF_EINVAL, "invalid_seed", "ticketId",
 				    "seed ticket without a valid ticketId");
 			body = without(it, "ticketId", NULL);
 			doc = NULL;
-			rc = seeded(ticket_insert(st, tenant, cid, body, doc_str(it, "ticketId"),
-			    0, &doc, e), tenant, "ticket", doc_str(it, "ticketId"), report,
+			rc = seeded(ticket_insert(st, tenant, cid, body, nf_json_field_str(it, "ticketId"),
+			    0, &doc, e), tenant, "ticket", nf_json_field_str(it, "ticketId"), report,
 			    arg, e);
 			json_object_put(doc);
 			json_object_put(body);
@@ -1229,7 +1209,7 @@ nf_customers_seed(struct nf_store *st, const char *tenant, struct json_object *d
 	n = json_object_array_length(arr);
 	for (i = 0; i < n; i++) {
 		c = json_object_array_get_idx(arr, i);
-		if ((cid = doc_str(c, "externalId")) == NULL)
+		if ((cid = nf_json_field_str(c, "externalId")) == NULL)
 			return nf_error_set(e, NF_EINVAL, "invalid_seed", "externalId",
 			    "seed customer without an externalId");
 		body = without(c, "orders", "tickets");

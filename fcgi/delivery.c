@@ -89,17 +89,6 @@ tw_client(struct nf_app *app, struct nf_tw_client **out, struct nf_error *e)
 	return NF_OK;
 }
 
-static const char *
-str_of(struct json_object *doc, const char *field)
-{
-	struct json_object	*v;
-
-	if (!json_object_object_get_ex(doc, field, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 /* A 24-hex id from the payload; NF_EINVAL naming it otherwise. */
 static enum nf_err
 payload_id(const struct nf_job *j, const char *field, const char **out, struct nf_error *e)
@@ -237,7 +226,7 @@ park(const struct dlv *d, struct nf_error *e)
 	if ((rc = nf_conv_store(d->app, &st, e)) != NF_OK)
 		return rc;
 	p = json_object_new_object();
-	nf_json_add_str(p, "conversationId", str_of(d->msg, "conversationId"));
+	nf_json_add_str(p, "conversationId", nf_json_field_str(d->msg, "conversationId"));
 	nf_json_add_str(p, "messageId", d->msg_id);
 	nf_json_add_int(p, "since", since);
 	rc = nf_jobs_submit(st, nf_app_kv(d->app), d->t->id, "conv.deliver", p,
@@ -287,7 +276,7 @@ reconcile(const struct dlv *d, struct nf_tw_client *c, int *found, struct nf_err
 	if (hit != NULL) {
 		*found = 1;
 		nf_info("conv.deliver: message %s found at Twilio", d->msg_id);
-		rc = mark_sent(d, str_of(hit, "sid"), e);
+		rc = mark_sent(d, nf_json_field_str(hit, "sid"), e);
 		json_object_put(hit);
 	}
 	return rc;
@@ -352,14 +341,14 @@ deliver(struct dlv *d, struct nf_error *e)
 	}
 	if ((rc = msg_count_attempt(d, e)) != NF_OK)
 		return rc;
-	author = str_of(d->msg, "author");
+	author = nf_json_field_str(d->msg, "author");
 	if (author == NULL || *author == '\0')
 		author = "bot";
-	body = str_of(d->msg, "body");
+	body = nf_json_field_str(d->msg, "body");
 	rc = nf_twapi_message_create(c, d->t, d->ch, author, body != NULL ? body : "",
 	    d->msg_id, &o, e);
 	if (rc == NF_OK)
-		rc = mark_sent(d, str_of(o.body, "sid"), e);
+		rc = mark_sent(d, nf_json_field_str(o.body, "sid"), e);
 	else
 		rc = create_failed(d, c, rc, &o, e);
 	nf_tw_result_cleanup(&o);
@@ -373,13 +362,13 @@ check_message(struct dlv *d, const char *conv_id, int *todo, struct nf_error *e)
 	const char	*dir, *cid, *state;
 
 	*todo = 0;
-	dir = str_of(d->msg, "direction");
-	cid = str_of(d->msg, "conversationId");
+	dir = nf_json_field_str(d->msg, "direction");
+	cid = nf_json_field_str(d->msg, "conversationId");
 	if (dir == NULL || strcmp(dir, "outbound") != 0 || cid == NULL ||
 	    strcmp(cid, conv_id) != 0)
 		return nf_error_set(e, NF_EINVAL, "invalid_message", "messageId",
 		    "conv.deliver: not an outbound message of this conversation");
-	state = str_of(d->msg, "delivery");
+	state = nf_json_field_str(d->msg, "delivery");
 	/* sent, delivered, read: done; failed: a stale job (the retry route
 	 * queues a new one after setting it back to queued) */
 	*todo = state == NULL || strcmp(state, "queued") == 0;
@@ -410,7 +399,7 @@ nf_delivery_job(const struct nf_job *j, void *arg, struct nf_error *e)
 			    "conversation_not_found");
 		goto out;
 	}
-	d.ch = str_of(conv, "twilioSid");
+	d.ch = nf_json_field_str(conv, "twilioSid");
 	if (d.ch == NULL || d.t->twilio.conversations_service_sid == NULL) {
 		rc = nf_error_set(e, NF_EINVAL, "twilio_not_configured", NULL,
 		    "conv.deliver: no Twilio Conversation for this conversation");
@@ -494,11 +483,11 @@ task_attributes(const struct nf_tenant *t, struct json_object *conv, const char 
 	const char		*lang = t->ai.language != NULL ? t->ai.language : "en";
 
 	nf_json_add_str(a, "type", "chat");
-	nf_json_add_str(a, "channel", str_of(conv, "channel"));
+	nf_json_add_str(a, "channel", nf_json_field_str(conv, "channel"));
 	nf_json_add_str(a, "conversationId", conv_id);
-	nf_json_add_str(a, "conversation_sid", str_of(conv, "twilioSid"));
+	nf_json_add_str(a, "conversation_sid", nf_json_field_str(conv, "twilioSid"));
 	nf_json_add_str(a, "language", lang);
-	nf_json_add_str(a, "customerId", str_of(conv, "customerId"));
+	nf_json_add_str(a, "customerId", nf_json_field_str(conv, "customerId"));
 	return a;
 }
 
@@ -525,8 +514,8 @@ task_create(struct nf_app *app, const struct nf_tenant *t, struct json_object *c
 	json_object_put(task.attributes);
 	if (rc == NF_OK) {
 		nf_info("conv.task: conversation %s: task %s", conv_id,
-		    str_of(o.body, "sid") != NULL ? str_of(o.body, "sid") : "(no sid)");
-		rc = task_record(app, t, conv_id, str_of(o.body, "sid"), e);
+		    nf_json_field_str(o.body, "sid") != NULL ? nf_json_field_str(o.body, "sid") : "(no sid)");
+		rc = task_record(app, t, conv_id, nf_json_field_str(o.body, "sid"), e);
 	} else if (o.ambiguous) {
 		nf_warn("conv.task: conversation %s: task create outcome unknown; not resending",
 		    conv_id);
@@ -578,13 +567,13 @@ ai_flag(const struct nf_tenant *t, struct json_object *conv, struct nf_tw_client
 {
 	struct nf_tw_result	 o;
 	struct json_object	*attrs = NULL, *v;
-	const char		*ch = str_of(conv, "twilioSid"), *s;
+	const char		*ch = nf_json_field_str(conv, "twilioSid"), *s;
 	enum nf_err		 rc;
 	int			 ai = 0;
 
 	if ((rc = nf_twapi_conversation_fetch(c, t, ch, &o, e)) != NF_OK)
 		goto out;
-	s = str_of(o.body, "attributes");
+	s = nf_json_field_str(o.body, "attributes");
 	if (s == NULL || nf_json_parse(s, strlen(s), &attrs, e) != NF_OK ||
 	    !json_object_is_type(attrs, json_type_object)) {
 		json_object_put(attrs);
@@ -626,14 +615,14 @@ nf_delivery_task_job(const struct nf_job *j, void *arg, struct nf_error *e)
 		rc = NF_EINVAL;
 		goto out;
 	}
-	status = str_of(conv, "status");
-	task_sid = str_of(conv, "taskSid");
+	status = nf_json_field_str(conv, "status");
+	task_sid = nf_json_field_str(conv, "taskSid");
 	/* a conversation claimed or closed meanwhile needs no routing */
 	if (task_sid == NULL && status != NULL && strcmp(status, "queued") == 0 &&
 	    t->twilio.workspace_sid != NULL && t->twilio.workflow_sid != NULL &&
 	    (rc = task_create(app, t, conv, conv_id, c, e)) != NF_OK)
 		goto out;
-	if (str_of(conv, "twilioSid") != NULL && t->twilio.conversations_service_sid != NULL &&
+	if (nf_json_field_str(conv, "twilioSid") != NULL && t->twilio.conversations_service_sid != NULL &&
 	    (rc = ai_flag(t, conv, c, e)) == NF_OK)
 		rc = ai_flag_done(app, t, conv_id, e);
 out:

@@ -116,17 +116,6 @@ agent_load(struct nf_store *st, const char *tenant, const char *id,
 	return rc;
 }
 
-static const char *
-doc_str(struct json_object *doc, const char *field)
-{
-	struct json_object	*v;
-
-	if (!json_object_object_get_ex(doc, field, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 static int
 doc_has_role(struct json_object *doc, const char *role)
 {
@@ -468,10 +457,10 @@ h_agents_status(struct nf_req *r, struct nf_error *e)
 		goto out;
 	agent_changed(r, id);
 	presence_set(r, id, statuses[s]);
-	publish_status(r, id, doc_str(before, "username"), statuses[s]);
+	publish_status(r, id, nf_json_field_str(before, "username"), statuses[s]);
 	d = json_object_new_object();
 	nf_json_add_str(d, "agentId", id);
-	nf_json_add_str(d, "from", doc_str(before, "status"));
+	nf_json_add_str(d, "from", nf_json_field_str(before, "status"));
 	nf_json_add_str(d, "to", statuses[s]);
 	nf_audit(r, "agent.status", NULL, d);
 	root = json_object_new_object();
@@ -660,7 +649,7 @@ h_agents_create(struct nf_req *r, struct nf_error *e)
 	if ((rc = agents_store(r, &st, e)) != NF_OK ||
 	    (rc = nf_agents_create(st, r->tenant->id, r->json, &doc, e)) != NF_OK)
 		return rc;
-	audit_agent(r, "agent.create", doc_str(doc, "_id"), doc_str(doc, "username"),
+	audit_agent(r, "agent.create", nf_json_field_str(doc, "_id"), nf_json_field_str(doc, "username"),
 	    changed_fields(doc));
 	nf_resp_json(r, 201, agent_view(doc));
 	json_object_put(doc);
@@ -785,7 +774,7 @@ nf_agents_update(struct nf_store *st, const char *tenant, const char *id,
 	if ((rc = patch_check_fields(body, e)) != NF_OK)
 		goto out;
 	set = json_object_new_object();
-	if ((rc = agent_fields(body, doc_str(before, "username"), set, e)) != NF_OK)
+	if ((rc = agent_fields(body, nf_json_field_str(before, "username"), set, e)) != NF_OK)
 		goto out;
 	nf_iso8601(nf_now_ms(), now);
 	nf_json_add_str(set, "updatedAt", now);
@@ -816,7 +805,7 @@ h_agents_update(struct nf_req *r, struct nf_error *e)
 		json_object_put(fields);
 		return rc;
 	}
-	audit_agent(r, "agent.update", id, doc_str(after, "username"), fields);
+	audit_agent(r, "agent.update", id, nf_json_field_str(after, "username"), fields);
 	nf_resp_json(r, 200, agent_view(after));
 	json_object_put(after);
 	return NF_OK;
@@ -861,7 +850,7 @@ h_agents_delete(struct nf_req *r, struct nf_error *e)
 	}
 	agent_changed(r, id);
 	presence_set(r, id, NULL);
-	audit_agent(r, "agent.delete", id, doc_str(before, "username"), NULL);
+	audit_agent(r, "agent.delete", id, nf_json_field_str(before, "username"), NULL);
 	nf_resp_empty(r, 204);
 out:
 	json_object_put(f);

@@ -65,17 +65,6 @@ static const char *const channels[] = { "whatsapp", "sms", "webchat", NULL };
 
 /* ---- small helpers ------------------------------------------------------ */
 
-static const char *
-doc_str(struct json_object *doc, const char *field)
-{
-	struct json_object	*v;
-
-	if (!json_object_object_get_ex(doc, field, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 static int64_t
 doc_int(struct json_object *doc, const char *field, int64_t def)
 {
@@ -97,8 +86,8 @@ is_supervisor(const struct nf_req *r)
 static int
 is_holder(const struct nf_req *r, struct json_object *conv)
 {
-	const char	*status = doc_str(conv, "status");
-	const char	*to = doc_str(conv, "assignedTo");
+	const char	*status = nf_json_field_str(conv, "status");
+	const char	*to = nf_json_field_str(conv, "assignedTo");
 
 	return status != NULL && strcmp(status, "assigned") == 0 && to != NULL &&
 	    strcmp(to, r->principal.agent_id) == 0;
@@ -107,7 +96,7 @@ is_holder(const struct nf_req *r, struct json_object *conv)
 static int
 is_closed(struct json_object *conv)
 {
-	const char	*status = doc_str(conv, "status");
+	const char	*status = nf_json_field_str(conv, "status");
 
 	return status != NULL && strcmp(status, "closed") == 0;
 }
@@ -350,7 +339,7 @@ qcursor_encode(struct json_object *last)
 	json_object_array_add(arr, json_object_new_int64(doc_int(last, "priority", 0)));
 	json_object_array_add(arr, json_object_object_get_ex(last, "queuedAt", &v) ?
 	    json_object_get(v) : NULL);
-	json_object_array_add(arr, json_object_new_string(doc_str(last, "_id")));
+	json_object_array_add(arr, json_object_new_string(nf_json_field_str(last, "_id")));
 	txt = nf_json_str(arr, &n);
 	out = nf_xmalloc(2 * n + 1);
 	for (i = 0; i < n; i++)
@@ -642,7 +631,7 @@ already_claimed(struct nf_req *r, struct json_object *conv, struct nf_error *e)
 	struct json_object	*f, *agent = NULL;
 	struct nf_store		*st;
 	struct nf_error		 ignored;
-	const char		*to = doc_str(conv, "assignedTo");
+	const char		*to = nf_json_field_str(conv, "assignedTo");
 	const char		*who = NULL;
 	enum nf_err		 rc;
 
@@ -652,7 +641,7 @@ already_claimed(struct nf_req *r, struct json_object *conv, struct nf_error *e)
 		nf_json_add_str(f, "_id", to);
 		if (nf_store_find_one(st, r->tenant->id, "agents", f, NULL, &agent,
 		    &ignored) == NF_OK)
-			who = doc_str(agent, "username");
+			who = nf_json_field_str(agent, "username");
 		json_object_put(f);
 	}
 	if (who != NULL)
@@ -679,7 +668,7 @@ claim_assign(struct nf_req *r, const char *id, struct json_object *conv,
     struct json_object **out, struct nf_error *e)
 {
 	struct json_object	*queued = NULL;
-	const char		*status = doc_str(conv, "status");
+	const char		*status = nf_json_field_str(conv, "status");
 	int64_t			 version = doc_int(conv, "version", 0);
 	enum nf_err		 rc;
 
@@ -689,7 +678,7 @@ claim_assign(struct nf_req *r, const char *id, struct json_object *conv,
 		return NF_OK;
 	}
 	if (status != NULL && strcmp(status, "assigned") == 0) {
-		rc = nf_conv_release(r->app, r->tenant, id, doc_str(conv, "assignedTo"), 0,
+		rc = nf_conv_release(r->app, r->tenant, id, nf_json_field_str(conv, "assignedTo"), 0,
 		    version, &queued, e);
 		if (rc == NF_OK)
 			version = doc_int(queued, "version", version + 1);
@@ -749,8 +738,8 @@ h_tasks_claim(struct nf_req *r, struct nf_error *e)
 	}
 	token_make(lock, doc_int(now, "version", 0), tok);
 	d = json_object_new_object();
-	if (!is_holder(r, conv) && doc_str(conv, "assignedTo") != NULL)
-		nf_json_add_str(d, "takenFrom", doc_str(conv, "assignedTo"));
+	if (!is_holder(r, conv) && nf_json_field_str(conv, "assignedTo") != NULL)
+		nf_json_add_str(d, "takenFrom", nf_json_field_str(conv, "assignedTo"));
 	audit_conv(r, "claim", id, doc_int(now, "version", 0), d);
 	root = json_object_new_object();
 	nf_json_add_str(root, "token", tok);
@@ -968,7 +957,7 @@ h_conversations_transfer(struct nf_req *r, struct nf_error *e)
 		goto out;
 	lock_drop(r, id);
 	d = json_object_new_object();
-	nf_json_add_str(d, "from", doc_str(conv, "assignedTo"));
+	nf_json_add_str(d, "from", nf_json_field_str(conv, "assignedTo"));
 	nf_json_add_str(d, "to", agent != NULL ? agent : "queue");
 	audit_conv(r, "transfer", id, doc_int(now, "version", -1), d);
 	respond_conv(r, 200, now);

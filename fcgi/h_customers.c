@@ -42,17 +42,6 @@ cc_of(struct nf_req *r)
 	return r->app->cfg.phone_default_cc;
 }
 
-static const char *
-str_of(struct json_object *doc, const char *field)
-{
-	struct json_object	*v;
-
-	if (!json_object_object_get_ex(doc, field, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 /* Answer a looked-up customer (consumed) with its source. */
 static void
 respond_lookup(struct nf_req *r, struct json_object *c, enum nf_customer_source src)
@@ -144,7 +133,7 @@ h_customers_create(struct nf_req *r, struct nf_error *e)
 	if ((rc = nf_customers_store(r->app, &st, e)) != NF_OK ||
 	    (rc = nf_customers_create(st, r->tenant->id, cc_of(r), r->json, &doc, e)) != NF_OK)
 		return rc;
-	audit_ids(r, "customer.create", str_of(doc, "externalId"), NULL, NULL);
+	audit_ids(r, "customer.create", nf_json_field_str(doc, "externalId"), NULL, NULL);
 	nf_resp_json(r, 201, nf_customer_view(doc));
 	json_object_put(doc);
 	return NF_OK;
@@ -258,7 +247,7 @@ h_customers_tickets_create(struct nf_req *r, struct nf_error *e)
 
 	if ((rc = nf_tickets_create(r->app, r->tenant, id, r->json, &doc, e)) != NF_OK)
 		return rc;
-	audit_ids(r, "ticket.create", id, str_of(doc, "ticketId"), NULL);
+	audit_ids(r, "ticket.create", id, nf_json_field_str(doc, "ticketId"), NULL);
 	nf_resp_json(r, 201, nf_ticket_view(doc));
 	json_object_put(doc);
 	return NF_OK;
@@ -285,7 +274,7 @@ h_customers_tickets_update(struct nf_req *r, struct nf_error *e)
 		return rc;
 	d = json_object_new_object();
 	nf_json_add_str(d, "from", old);
-	nf_json_add_str(d, "to", str_of(doc, "status"));
+	nf_json_add_str(d, "to", nf_json_field_str(doc, "status"));
 	audit_ids(r, "ticket.update", id, tid, d);
 	nf_resp_json(r, 200, nf_ticket_view(doc));
 	json_object_put(doc);

@@ -34,17 +34,6 @@
 #include "tenant.h"
 #include "valid.h"
 
-static const char *
-str_of(struct json_object *doc, const char *field)
-{
-	struct json_object	*v;
-
-	if (!json_object_object_get_ex(doc, field, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 /*
  * Move message msg_id of conversation conv_id from delivery state from to
  * to (deliveryError set to error, NULL clears it); *out the new document.
@@ -123,13 +112,13 @@ announce(struct nf_req *r, struct json_object *conv, struct json_object *msg)
 {
 	struct json_object	*d = json_object_new_object();
 
-	nf_json_add_str(d, "conversationId", str_of(msg, "conversationId"));
+	nf_json_add_str(d, "conversationId", nf_json_field_str(msg, "conversationId"));
 	nf_json_add(d, "message", nf_conv_message_view(msg));
 	nf_conv_publish(r->tenant, conv, "message.updated", d);
 	json_object_put(d);
 	d = json_object_new_object();
-	nf_json_add_str(d, "conversationId", str_of(msg, "conversationId"));
-	nf_json_add_str(d, "messageId", str_of(msg, "_id"));
+	nf_json_add_str(d, "conversationId", nf_json_field_str(msg, "conversationId"));
+	nf_json_add_str(d, "messageId", nf_json_field_str(msg, "_id"));
 	nf_audit(r, "message.retry", NULL, d);
 }
 
@@ -156,7 +145,7 @@ h_delivery_retry(struct nf_req *r, struct nf_error *e)
 	if ((rc = nf_conv_get(r->app, r->tenant, conv_id, &conv, e)) != NF_OK ||
 	    (rc = nf_conv_store(r->app, &st, e)) != NF_OK)
 		goto out;
-	status = str_of(conv, "status");
+	status = nf_json_field_str(conv, "status");
 	if (status != NULL && strcmp(status, "closed") == 0) {
 		rc = nf_error_set(e, NF_ECONFLICT, "conversation_closed", NULL,
 		    "the conversation is closed");

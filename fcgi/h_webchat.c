@@ -53,17 +53,6 @@ client_ip(struct nf_req *r)
 	return ip != NULL && ip[0] != '\0' ? ip : "unknown";
 }
 
-static const char *
-str_of(struct json_object *doc, const char *field)
-{
-	struct json_object	*v;
-
-	if (doc == NULL || !json_object_object_get_ex(doc, field, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 /* 429 (with the window's remaining time as Retry-After) once bucket
  * passed limit hits within a minute. */
 static enum nf_err
@@ -152,7 +141,7 @@ h_webchat_sessions_create(struct nf_req *r, struct nf_error *e)
 	out = json_object_new_object();
 	nf_json_add_str(out, "sessionId", nf_webchat_session_id(s));
 	nf_json_add_str(out, "token", token);
-	nf_json_add_str(out, "expiresAt", str_of(s, "expiresAt"));
+	nf_json_add_str(out, "expiresAt", nf_json_field_str(s, "expiresAt"));
 	nf_resp_json(r, 201, out);
 	free(token);
 	json_object_put(s);
@@ -166,7 +155,7 @@ queue_ai(struct nf_req *r, struct json_object *conv, struct json_object *msg,
 {
 	struct json_object	*v, *payload;
 	struct nf_store		*st;
-	const char		*status = str_of(conv, "status");
+	const char		*status = nf_json_field_str(conv, "status");
 	char			 id[25];
 	int			 deferred = 0;
 	enum nf_err		 rc;
@@ -177,13 +166,13 @@ queue_ai(struct nf_req *r, struct json_object *conv, struct json_object *msg,
 	if ((rc = nf_app_store(r->app, &st, e)) != NF_OK)
 		return rc;
 	payload = json_object_new_object();
-	nf_json_add_str(payload, "conversationId", str_of(conv, "_id"));
-	nf_json_add_str(payload, "messageId", str_of(msg, "_id"));
+	nf_json_add_str(payload, "conversationId", nf_json_field_str(conv, "_id"));
+	nf_json_add_str(payload, "messageId", nf_json_field_str(msg, "_id"));
 	rc = nf_jobs_submit(st, nf_app_kv(r->app), r->tenant->id, "ai.reply", payload, 0, id,
 	    &deferred, e);
 	json_object_put(payload);
 	if (rc != NF_OK)
-		nf_error("webchat: ai.reply for message %s not queued", str_of(msg, "_id"));
+		nf_error("webchat: ai.reply for message %s not queued", nf_json_field_str(msg, "_id"));
 	return rc;
 }
 
@@ -261,7 +250,7 @@ h_webchat_messages_create(struct nf_req *r, struct nf_error *e)
 	m.body = body;
 	m.dedupe_key = dedupe;
 	if ((rc = nf_conv_open(r->app, r->tenant, &in, &conv, &created, e)) != NF_OK ||
-	    (rc = nf_conv_add_message(r->app, r->tenant, str_of(conv, "_id"), &m, &msg, &dup,
+	    (rc = nf_conv_add_message(r->app, r->tenant, nf_json_field_str(conv, "_id"), &m, &msg, &dup,
 	    e)) != NF_OK)
 		goto out;
 	if (!dup && (rc = queue_ai(r, conv, msg, e)) != NF_OK)

@@ -60,47 +60,6 @@
 
 /* ---- form fields ---------------------------------------------------------- */
 
-/* The one value of form field name in *out (NULL when absent or empty);
- * 400 when it is repeated, longer than max or required and absent. */
-static enum nf_err
-field(const struct nf_req *r, const char *name, size_t max, int required,
-    const char **out, struct nf_error *e)
-{
-	size_t	 i, n = 0;
-
-	*out = NULL;
-	for (i = 0; i < r->form.n; i++)
-		if (strcmp(r->form.v[i].name, name) == 0) {
-			n++;
-			*out = r->form.v[i].value;
-		}
-	if (n > 1)
-		return nf_error_set(e, NF_EINVAL, "invalid_field", name,
-		    "%s is given more than once", name);
-	if (*out != NULL && (*out)[0] == '\0')
-		*out = NULL;
-	if (*out == NULL && required)
-		return nf_error_set(e, NF_EINVAL, "missing_field", name, "%s is required", name);
-	if (*out != NULL && strlen(*out) > max)
-		return nf_error_set(e, NF_EINVAL, "invalid_field", name,
-		    "%s is longer than %zu bytes", name, max);
-	return NF_OK;
-}
-
-static enum nf_err
-sid_field(const struct nf_req *r, const char *name, const char *prefix, int required,
-    const char **out, struct nf_error *e)
-{
-	enum nf_err	 rc;
-
-	if ((rc = field(r, name, 34, required, out, e)) != NF_OK)
-		return rc;
-	if (*out != NULL && !nf_valid_twilio_sid(*out, prefix))
-		return nf_error_set(e, NF_EINVAL, "invalid_field", name,
-		    "%s is not a valid %s SID", name, prefix != NULL ? prefix : "Twilio");
-	return NF_OK;
-}
-
 /* A field holding a JSON value of the given type (NULL when absent). */
 static enum nf_err
 json_field(const struct nf_req *r, const char *name, size_t max, json_type type,
@@ -110,7 +69,7 @@ json_field(const struct nf_req *r, const char *name, size_t max, json_type type,
 	enum nf_err	 rc;
 
 	*out = NULL;
-	if ((rc = field(r, name, max, 0, &txt, e)) != NF_OK || txt == NULL)
+	if ((rc = nf_req_form_one(r, name, max, 0, &txt, e)) != NF_OK || txt == NULL)
 		return rc;
 	if (nf_json_parse(txt, strlen(txt), out, e) != NF_OK ||
 	    !json_object_is_type(*out, type)) {
@@ -289,10 +248,10 @@ inmsg_read(const struct nf_req *r, struct inmsg *m, struct nf_error *e)
 	enum nf_err	 rc;
 
 	memset(m, 0, sizeof(*m));
-	if ((rc = sid_field(r, "ConversationSid", "CH", 1, &m->conv, e)) != NF_OK ||
-	    (rc = sid_field(r, "MessageSid", "IM", 1, &m->sid, e)) != NF_OK ||
-	    (rc = field(r, "Author", AUTHOR_MAX, 1, &m->author, e)) != NF_OK ||
-	    (rc = field(r, "Body", 64 * 1024, 0, &body, e)) != NF_OK ||
+	if ((rc = nf_req_form_sid(r, "ConversationSid", "CH", 1, &m->conv, e)) != NF_OK ||
+	    (rc = nf_req_form_sid(r, "MessageSid", "IM", 1, &m->sid, e)) != NF_OK ||
+	    (rc = nf_req_form_one(r, "Author", AUTHOR_MAX, 1, &m->author, e)) != NF_OK ||
+	    (rc = nf_req_form_one(r, "Body", 64 * 1024, 0, &body, e)) != NF_OK ||
 	    (rc = media_read(r, m, e)) != NF_OK ||
 	    (rc = json_field(r, "Attributes", ATTRS_MAX, json_type_object, &m->attrs, e))
 	    != NF_OK)
@@ -563,8 +522,8 @@ on_address(struct nf_req *r, struct nf_error *e)
 	enum nf_err		 rc;
 	int			 created = 0;
 
-	if ((rc = sid_field(r, "ConversationSid", "CH", 1, &sid, e)) != NF_OK ||
-	    (rc = field(r, "MessagingBinding.Address", AUTHOR_MAX, 0, &addr, e)) != NF_OK)
+	if ((rc = nf_req_form_sid(r, "ConversationSid", "CH", 1, &sid, e)) != NF_OK ||
+	    (rc = nf_req_form_one(r, "MessagingBinding.Address", AUTHOR_MAX, 0, &addr, e)) != NF_OK)
 		return rc;
 	if (addr == NULL)
 		return NF_OK;
@@ -584,8 +543,8 @@ on_state_updated(struct nf_req *r, struct nf_error *e)
 	const char		*sid, *to, *status;
 	enum nf_err		 rc;
 
-	if ((rc = sid_field(r, "ConversationSid", "CH", 1, &sid, e)) != NF_OK ||
-	    (rc = field(r, "StateTo", 32, 1, &to, e)) != NF_OK)
+	if ((rc = nf_req_form_sid(r, "ConversationSid", "CH", 1, &sid, e)) != NF_OK ||
+	    (rc = nf_req_form_one(r, "StateTo", 32, 1, &to, e)) != NF_OK)
 		return rc;
 	if (strcmp(to, "closed") != 0)
 		return NF_OK;
@@ -635,12 +594,12 @@ on_delivery(struct nf_req *r, struct nf_error *e)
 	char		*err = NULL;
 	enum nf_err	 rc;
 
-	if ((rc = sid_field(r, "MessageSid", NULL, 1, &sid, e)) != NF_OK ||
-	    (rc = field(r, "Status", STATUS_MAX, 0, &status, e)) != NF_OK ||
-	    (rc = field(r, "DeliveryStatus", STATUS_MAX, 0, &alt, e)) != NF_OK ||
+	if ((rc = nf_req_form_sid(r, "MessageSid", NULL, 1, &sid, e)) != NF_OK ||
+	    (rc = nf_req_form_one(r, "Status", STATUS_MAX, 0, &status, e)) != NF_OK ||
+	    (rc = nf_req_form_one(r, "DeliveryStatus", STATUS_MAX, 0, &alt, e)) != NF_OK ||
 	    (status == NULL && (status = alt) == NULL &&
-	    (rc = field(r, "MessageStatus", STATUS_MAX, 1, &status, e)) != NF_OK) ||
-	    (rc = field(r, "ErrorCode", 16, 0, &code, e)) != NF_OK)
+	    (rc = nf_req_form_one(r, "MessageStatus", STATUS_MAX, 1, &status, e)) != NF_OK) ||
+	    (rc = nf_req_form_one(r, "ErrorCode", 16, 0, &code, e)) != NF_OK)
 		return rc;
 	if (!nf_valid_charset(status, STATUS_MAX, "_-"))
 		return nf_error_set(e, NF_EINVAL, "invalid_field", "Status",
@@ -685,7 +644,7 @@ h_webhooks_conversations(struct nf_req *r, struct nf_error *e)
 	const char	*type;
 	enum nf_err	 rc;
 
-	if ((rc = field(r, "EventType", EVENT_TYPE_MAX, 1, &type, e)) != NF_OK)
+	if ((rc = nf_req_form_one(r, "EventType", EVENT_TYPE_MAX, 1, &type, e)) != NF_OK)
 		return rc;
 	if (strcmp(type, "onMessageAdded") == 0)
 		rc = on_message_added(r, e);

@@ -83,48 +83,6 @@ tr_store(struct nf_req *r, struct nf_store **st, struct nf_error *e)
 
 /* ---- form fields ----------------------------------------------------------- */
 
-/* The one value of form field name in *out (NULL when absent or empty);
- * 400 when it is repeated, longer than max or required and absent. */
-static enum nf_err
-field(const struct nf_req *r, const char *name, size_t max, int required,
-    const char **out, struct nf_error *e)
-{
-	size_t	 i, n = 0;
-
-	*out = NULL;
-	for (i = 0; i < r->form.n; i++)
-		if (strcmp(r->form.v[i].name, name) == 0) {
-			n++;
-			*out = r->form.v[i].value;
-		}
-	if (n > 1)
-		return nf_error_set(e, NF_EINVAL, "invalid_field", name,
-		    "%s is given more than once", name);
-	if (*out != NULL && (*out)[0] == '\0')
-		*out = NULL;
-	if (*out == NULL && required)
-		return nf_error_set(e, NF_EINVAL, "missing_field", name, "%s is required", name);
-	if (*out != NULL && strlen(*out) > max)
-		return nf_error_set(e, NF_EINVAL, "invalid_field", name,
-		    "%s is longer than %zu bytes", name, max);
-	return NF_OK;
-}
-
-/* A SID field: prefix + 32 hex (prefix NULL: any two capitals). */
-static enum nf_err
-sid_field(const struct nf_req *r, const char *name, const char *prefix, int required,
-    const char **out, struct nf_error *e)
-{
-	enum nf_err	 rc;
-
-	if ((rc = field(r, name, 34, required, out, e)) != NF_OK)
-		return rc;
-	if (*out != NULL && !nf_valid_twilio_sid(*out, prefix))
-		return nf_error_set(e, NF_EINVAL, "invalid_field", name,
-		    "%s is not a valid %s SID", name, prefix != NULL ? prefix : "Twilio");
-	return NF_OK;
-}
-
 static struct json_object *
 sid_filter(const char *field_name, const char *sid)
 {
@@ -153,13 +111,13 @@ assignment_read(const struct nf_req *r, struct assignment *a, struct nf_error *e
 	enum nf_err		 rc;
 
 	memset(a, 0, sizeof(*a));
-	if ((rc = sid_field(r, "ReservationSid", "WR", 1, &a->reservation, e)) != NF_OK ||
-	    (rc = sid_field(r, "TaskSid", "WT", 1, &a->task, e)) != NF_OK ||
-	    (rc = sid_field(r, "WorkerSid", "WK", 1, &a->worker, e)) != NF_OK ||
-	    (rc = sid_field(r, "TaskQueueSid", "WQ", 0, &a->queue, e)) != NF_OK ||
-	    (rc = sid_field(r, "WorkflowSid", "WW", 0, &ignored, e)) != NF_OK ||
-	    (rc = sid_field(r, "WorkspaceSid", "WS", 0, &ignored, e)) != NF_OK ||
-	    (rc = field(r, "TaskAttributes", ATTRS_MAX, 1, &txt, e)) != NF_OK)
+	if ((rc = nf_req_form_sid(r, "ReservationSid", "WR", 1, &a->reservation, e)) != NF_OK ||
+	    (rc = nf_req_form_sid(r, "TaskSid", "WT", 1, &a->task, e)) != NF_OK ||
+	    (rc = nf_req_form_sid(r, "WorkerSid", "WK", 1, &a->worker, e)) != NF_OK ||
+	    (rc = nf_req_form_sid(r, "TaskQueueSid", "WQ", 0, &a->queue, e)) != NF_OK ||
+	    (rc = nf_req_form_sid(r, "WorkflowSid", "WW", 0, &ignored, e)) != NF_OK ||
+	    (rc = nf_req_form_sid(r, "WorkspaceSid", "WS", 0, &ignored, e)) != NF_OK ||
+	    (rc = nf_req_form_one(r, "TaskAttributes", ATTRS_MAX, 1, &txt, e)) != NF_OK)
 		return rc;
 	if (nf_json_parse(txt, strlen(txt), &a->attrs, e) != NF_OK ||
 	    !json_object_is_type(a->attrs, json_type_object))
@@ -361,8 +319,8 @@ event_read(const struct nf_req *r, struct tr_event *ev, struct nf_error *e)
 	enum nf_err	 rc;
 
 	memset(ev, 0, sizeof(*ev));
-	if ((rc = sid_field(r, "Sid", "EV", 0, &ev->sid, e)) != NF_OK ||
-	    (rc = sid_field(r, "EventSid", "EV", 0, &alt, e)) != NF_OK)
+	if ((rc = nf_req_form_sid(r, "Sid", "EV", 0, &ev->sid, e)) != NF_OK ||
+	    (rc = nf_req_form_sid(r, "EventSid", "EV", 0, &alt, e)) != NF_OK)
 		return rc;
 	if (ev->sid != NULL && alt != NULL && strcmp(ev->sid, alt) != 0)
 		return nf_error_set(e, NF_EINVAL, "invalid_field", "EventSid",
@@ -370,17 +328,17 @@ event_read(const struct nf_req *r, struct tr_event *ev, struct nf_error *e)
 	if (ev->sid == NULL && (ev->sid = alt) == NULL)
 		return nf_error_set(e, NF_EINVAL, "missing_field", "Sid",
 		    "the event's Sid is required");
-	if ((rc = field(r, "EventType", EVENT_TYPE_MAX, 1, &ev->type, e)) != NF_OK)
+	if ((rc = nf_req_form_one(r, "EventType", EVENT_TYPE_MAX, 1, &ev->type, e)) != NF_OK)
 		return rc;
 	if (!nf_valid_charset(ev->type, EVENT_TYPE_MAX, "._-"))
 		return nf_error_set(e, NF_EINVAL, "invalid_field", "EventType",
 		    "EventType must be [a-z0-9._-]");
-	if ((rc = sid_field(r, "TaskSid", "WT", 0, &ev->task, e)) != NF_OK ||
-	    (rc = sid_field(r, "WorkerSid", "WK", 0, &ev->worker, e)) != NF_OK ||
-	    (rc = sid_field(r, "ReservationSid", "WR", 0, &ev->reservation, e)) != NF_OK ||
-	    (rc = sid_field(r, "TaskQueueSid", "WQ", 0, &ev->queue, e)) != NF_OK ||
-	    (rc = sid_field(r, "ResourceSid", NULL, 0, &ev->resource, e)) != NF_OK ||
-	    (rc = sid_field(r, "WorkspaceSid", "WS", 0, &alt, e)) != NF_OK)
+	if ((rc = nf_req_form_sid(r, "TaskSid", "WT", 0, &ev->task, e)) != NF_OK ||
+	    (rc = nf_req_form_sid(r, "WorkerSid", "WK", 0, &ev->worker, e)) != NF_OK ||
+	    (rc = nf_req_form_sid(r, "ReservationSid", "WR", 0, &ev->reservation, e)) != NF_OK ||
+	    (rc = nf_req_form_sid(r, "TaskQueueSid", "WQ", 0, &ev->queue, e)) != NF_OK ||
+	    (rc = nf_req_form_sid(r, "ResourceSid", NULL, 0, &ev->resource, e)) != NF_OK ||
+	    (rc = nf_req_form_sid(r, "WorkspaceSid", "WS", 0, &alt, e)) != NF_OK)
 		return rc;
 	event_time(r, ev->at);
 	return NF_OK;

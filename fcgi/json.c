@@ -338,6 +338,26 @@ nf_json_str(struct json_object *obj, size_t *len)
 	return s;
 }
 
+const char *
+nf_json_field_str(struct json_object *obj, const char *field)
+{
+	struct json_object	*v;
+
+	if (obj == NULL || !json_object_object_get_ex(obj, field, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+struct json_object *
+nf_json_pair(const char *key, const char *val)
+{
+	struct json_object	*o = json_object_new_object();
+
+	nf_json_add_str(o, key, val);
+	return o;
+}
+
 void
 nf_json_add(struct json_object *obj, const char *key, struct json_object *val)
 {

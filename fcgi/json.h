@@ -65,6 +65,11 @@ enum nf_err	 nf_json_reject_unknown(struct json_object *obj, const char *const *
 const char	*nf_json_str(struct json_object *obj, size_t *len);
 
 /* Small builders that never fail and take care of the add/put rule. */
+/* The string value of obj[field]; NULL when obj is NULL, the field is
+ * absent or not a string.  Borrowed from obj. */
+const char	*nf_json_field_str(struct json_object *obj, const char *field);
+/* A new object {key: val} (val NULL: null), e.g. a store filter. */
+struct json_object *nf_json_pair(const char *key, const char *val);
 void		 nf_json_add(struct json_object *obj, const char *key, struct json_object *val);
 void		 nf_json_add_str(struct json_object *obj, const char *key, const char *val);
 void		 nf_json_add_int(struct json_object *obj, const char *key, int64_t val);

@@ -293,6 +293,45 @@ nf_req_header(const struct nf_req *r, const char *name)
 	return nf_req_param(r, key);
 }
 
+enum nf_err
+nf_req_form_one(const struct nf_req *r, const char *name, size_t max, int required,
+    const char **out, struct nf_error *e)
+{
+	size_t	 i, n = 0;
+
+	*out = NULL;
+	for (i = 0; i < r->form.n; i++)
+		if (strcmp(r->form.v[i].name, name) == 0) {
+			n++;
+			*out = r->form.v[i].value;
+		}
+	if (n > 1)
+		return nf_error_set(e, NF_EINVAL, "invalid_field", name,
+		    "%s is given more than once", name);
+	if (*out != NULL && (*out)[0] == '\0')
+		*out = NULL;
+	if (*out == NULL && required)
+		return nf_error_set(e, NF_EINVAL, "missing_field", name, "%s is required", name);
+	if (*out != NULL && strlen(*out) > max)
+		return nf_error_set(e, NF_EINVAL, "invalid_field", name,
+		    "%s is longer than %zu bytes", name, max);
+	return NF_OK;
+}
+
+enum nf_err
+nf_req_form_sid(const struct nf_req *r, const char *name, const char *prefix, int required,
+    const char **out, struct nf_error *e)
+{
+	enum nf_err	 rc;
+
+	if ((rc = nf_req_form_one(r, name, 34, required, out, e)) != NF_OK)
+		return rc;
+	if (*out != NULL && !nf_valid_twilio_sid(*out, prefix))
+		return nf_error_set(e, NF_EINVAL, "invalid_field", name,
+		    "%s is not a valid %s SID", name, prefix != NULL ? prefix : "Twilio");
+	return NF_OK;
+}
+
 const char *
 nf_req_path_param(const struct nf_req *r, const char *name)
 {

@@ -141,6 +141,17 @@ void		 nf_req_cleanup(struct nf_req *);                 /* accepts NULL */
 const char	*nf_req_param(const struct nf_req *, const char *name);
 /* HTTP request header by its HTTP name ("X-Tenant-Id"), or NULL. */
 const char	*nf_req_header(const struct nf_req *, const char *name);
+/*
+ * The one value of form field name in *out (NULL when absent or empty):
+ * NF_EINVAL naming the field when it is repeated ("invalid_field"),
+ * longer than max, or required and absent ("missing_field").  The sid
+ * variant also wants a Twilio SID: prefix + 32 hex (prefix NULL: any two
+ * capitals).  For webhooks, whose forms Twilio writes.
+ */
+enum nf_err	 nf_req_form_one(const struct nf_req *, const char *name, size_t max,
+		    int required, const char **out, struct nf_error *);
+enum nf_err	 nf_req_form_sid(const struct nf_req *, const char *name, const char *prefix,
+		    int required, const char **out, struct nf_error *);
 /* Route parameter (":topic" -> "topic"), or NULL. */
 const char	*nf_req_path_param(const struct nf_req *, const char *name);
 

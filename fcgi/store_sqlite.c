@@ -56,6 +56,7 @@
 #include <json-c/json.h>
 #include <sqlite3.h>
 
+#include "json.h"
 #include "log.h"
 #include "nonflex.h"
 #include "store.h"
@@ -971,32 +972,21 @@ doc_text(struct json_object *doc)
 	    JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 }
 
-static const char *
-doc_str(struct json_object *doc, const char *key)
-{
-	struct json_object	*v;
-
-	if (!json_object_object_get_ex(doc, key, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 static enum nf_err
 row_insert(struct sq *q, const char *coll, struct json_object *doc, struct nf_error *e)
 {
 	struct sqb	 b;
 
-	if (doc_str(doc, "_id") == NULL || doc_str(doc, "tenant") == NULL)
+	if (nf_json_field_str(doc, "_id") == NULL || nf_json_field_str(doc, "tenant") == NULL)
 		return nf_error_set(e, NF_EINVAL, "invalid_query", NULL,
 		    "document needs _id and tenant");
 	sqb_init(&b);
 	sqb_add(&b, "INSERT INTO ");
 	sqb_table(&b, coll);
 	sqb_add(&b, "(id, tenant, doc) VALUES (");
-	sqb_str(&b, doc_str(doc, "_id"));
+	sqb_str(&b, nf_json_field_str(doc, "_id"));
 	sqb_add(&b, ",");
-	sqb_str(&b, doc_str(doc, "tenant"));
+	sqb_str(&b, nf_json_field_str(doc, "tenant"));
 	sqb_add(&b, ",");
 	sqb_str(&b, doc_text(doc));
 	sqb_add(&b, ")");
@@ -1014,7 +1004,7 @@ row_write(struct sq *q, const char *coll, struct json_object *doc, struct nf_err
 	sqb_add(&b, " SET doc = ");
 	sqb_str(&b, doc_text(doc));
 	sqb_add(&b, " WHERE id = ");
-	sqb_str(&b, doc_str(doc, "_id"));
+	sqb_str(&b, nf_json_field_str(doc, "_id"));
 	return exec_once(q, &b, e);
 }
 
@@ -1301,13 +1291,13 @@ upsert_doc(struct json_object *filter, struct json_object *u,
 		*out = NULL;
 		return rc;
 	}
-	id = doc_str(*out, "_id");
+	id = nf_json_field_str(*out, "_id");
 	if (id == NULL || id[0] == '\0') {
 		nf_id_new(idbuf);
 		json_object_object_add(*out, "_id", json_object_new_string(idbuf));
 	}
 	/* The forced top-level tenant wins over anything the seed held. */
-	if ((tenant = doc_str(filter, "tenant")) != NULL)
+	if ((tenant = nf_json_field_str(filter, "tenant")) != NULL)
 		json_object_object_add(*out, "tenant", json_object_new_string(tenant));
 	return NF_OK;
 }
@@ -1607,7 +1597,7 @@ fam_locked(struct sq *q, const char *coll, struct json_object *filter,
 	if (before == NULL && !(flags & NF_STORE_UPSERT)) {
 		rc = nf_error_set(e, NF_ENOTFOUND, NULL, NULL, "no such document");
 	} else if (flags & NF_STORE_REMOVE) {
-		if ((rc = row_delete(q, coll, doc_str(before, "_id"), e)) == NF_OK)
+		if ((rc = row_delete(q, coll, nf_json_field_str(before, "_id"), e)) == NF_OK)
 			*out = json_object_get(before);
 	} else if ((rc = update_locked(q, coll, filter, u, flags, docs, &n, &after,
 	    e)) == NF_OK) {

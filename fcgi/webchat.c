@@ -93,21 +93,10 @@ nf_webchat_store(struct nf_app *app, struct nf_store **st, struct nf_error *e)
 	    &indexed_store, e);
 }
 
-static const char *
-str_of(struct json_object *doc, const char *field)
-{
-	struct json_object	*v;
-
-	if (doc == NULL || !json_object_object_get_ex(doc, field, &v) ||
-	    !json_object_is_type(v, json_type_string))
-		return NULL;
-	return json_object_get_string(v);
-}
-
 const char *
 nf_webchat_session_id(struct json_object *session)
 {
-	return str_of(session, "sessionId");
+	return nf_json_field_str(session, "sessionId");
 }
 
 static struct json_object *
@@ -198,8 +187,8 @@ nf_webchat_verify(struct nf_app *app, const struct nf_tenant *t, const char *tok
 	if (rc != NF_OK)
 		return rc;
 	nf_iso8601(nf_now_ms(), now);
-	stored = str_of(doc, "tokenHash");
-	exp = str_of(doc, "expiresAt");
+	stored = nf_json_field_str(doc, "tokenHash");
+	exp = nf_json_field_str(doc, "expiresAt");
 	if (stored == NULL || exp == NULL || strcmp(exp, now) <= 0 ||
 	    !nf_ct_equal(stored, strlen(stored), hash, strlen(hash))) {
 		json_object_put(doc);
@@ -237,7 +226,7 @@ nf_webchat_conversations(struct nf_app *app, const struct nf_tenant *t, const ch
 		return rc;
 	*ids = json_object_new_array();
 	for (i = 0; i < json_object_array_length(found); i++)
-		if ((id = str_of(json_object_array_get_idx(found, i), "_id")) != NULL)
+		if ((id = nf_json_field_str(json_object_array_get_idx(found, i), "_id")) != NULL)
 			json_object_array_add(*ids, json_object_new_string(id));
 	json_object_put(found);
 	return NF_OK;
