@@ -615,16 +615,20 @@ nf_delivery_task_job(const struct nf_job *j, void *arg, struct nf_error *e)
 		rc = NF_EINVAL;
 		goto out;
 	}
+	/* The AI flag first: it is idempotent and retried, while a task whose
+	 * create had an unknown outcome ends the job (never resent), and the
+	 * Twilio side must still learn that the assistant is off. */
+	if (nf_json_field_str(conv, "twilioSid") != NULL &&
+	    t->twilio.conversations_service_sid != NULL &&
+	    ((rc = ai_flag(t, conv, c, e)) != NF_OK ||
+	    (rc = ai_flag_done(app, t, conv_id, e)) != NF_OK))
+		goto out;
 	status = nf_json_field_str(conv, "status");
 	task_sid = nf_json_field_str(conv, "taskSid");
 	/* a conversation claimed or closed meanwhile needs no routing */
 	if (task_sid == NULL && status != NULL && strcmp(status, "queued") == 0 &&
-	    t->twilio.workspace_sid != NULL && t->twilio.workflow_sid != NULL &&
-	    (rc = task_create(app, t, conv, conv_id, c, e)) != NF_OK)
-		goto out;
-	if (nf_json_field_str(conv, "twilioSid") != NULL && t->twilio.conversations_service_sid != NULL &&
-	    (rc = ai_flag(t, conv, c, e)) == NF_OK)
-		rc = ai_flag_done(app, t, conv_id, e);
+	    t->twilio.workspace_sid != NULL && t->twilio.workflow_sid != NULL)
+		rc = task_create(app, t, conv, conv_id, c, e);
 out:
 	json_object_put(conv);
 	return rc;
