@@ -7,7 +7,7 @@
  * own bearer token (webchat.h) itself, so a token reaches exactly one
  * session's conversations, in its tenant.  A posted message follows the
  * webhook rule: stored (nf_conv_add_message, which also publishes it),
- * the assistant's "ai.reply" job queued (nf_jobs_submit: Redis, or the
+ * the assistant's "ai.reply" job queued (nf_jobs_submit_id: Redis, or the
  * store's outbox while Redis is down), then answered; the AI never runs
  * in the request.  Rate limits are Redis counters per client IP (sessions,
  * messages) and per session (messages); they fail closed: with Redis down
@@ -148,7 +148,10 @@ h_webchat_sessions_create(struct nf_req *r, struct nf_error *e)
 	return NF_OK;
 }
 
-/* Queue the assistant's answer when the conversation is the AI's. */
+/* Queue the assistant's answer when the conversation is the AI's, under
+ * the message's id: a repeated clientMessageId submits again and is still
+ * queued once (nf_jobs_submit_id), so a submit that failed is retried by
+ * the widget's retry. */
 static enum nf_err
 queue_ai(struct nf_req *r, struct json_object *conv, struct json_object *msg,
     struct nf_error *e)
@@ -156,7 +159,6 @@ queue_ai(struct nf_req *r, struct json_object *conv, struct json_object *msg,
 	struct json_object	*v, *payload;
 	struct nf_store		*st;
 	const char		*status = nf_json_field_str(conv, "status");
-	char			 id[25];
 	int			 deferred = 0;
 	enum nf_err		 rc;
 
@@ -168,8 +170,8 @@ queue_ai(struct nf_req *r, struct json_object *conv, struct json_object *msg,
 	payload = json_object_new_object();
 	nf_json_add_str(payload, "conversationId", nf_json_field_str(conv, "_id"));
 	nf_json_add_str(payload, "messageId", nf_json_field_str(msg, "_id"));
-	rc = nf_jobs_submit(st, nf_app_kv(r->app), r->tenant->id, "ai.reply", payload, 0, id,
-	    &deferred, e);
+	rc = nf_jobs_submit_id(st, nf_app_kv(r->app), r->tenant->id, "ai.reply", payload, 0,
+	    nf_json_field_str(msg, "_id"), &deferred, e);
 	json_object_put(payload);
 	if (rc != NF_OK)
 		nf_error("webchat: ai.reply for message %s not queued", nf_json_field_str(msg, "_id"));
@@ -253,7 +255,7 @@ h_webchat_messages_create(struct nf_req *r, struct nf_error *e)
 	    (rc = nf_conv_add_message(r->app, r->tenant, nf_json_field_str(conv, "_id"), &m, &msg, &dup,
 	    e)) != NF_OK)
 		goto out;
-	if (!dup && (rc = queue_ai(r, conv, msg, e)) != NF_OK)
+	if ((rc = queue_ai(r, conv, msg, e)) != NF_OK)
 		goto out;
 	out = json_object_new_object();
 	nf_json_add(out, "message", nf_webchat_message_view(msg));

@@ -11,11 +11,10 @@
  * unique indexes (MessageSid, and the I-Twilio-Idempotency-Token as the
  * dedupe key), so a replay, a fallback-URL copy or 20 concurrent copies
  * store one message and answer 200 with no other effect (battery 10-12).
- * The AI job of a customer message is claimed on the message itself
- * (`aiJob`, set by one find-and-modify) before it is submitted: only one
- * copy submits it, and a retry after a crash between the insert and the
- * submit (or after a failed submit, answered 503) still gets it queued
- * exactly once.  Jobs go through nf_jobs_submit, so with Redis down they
+ * The AI job of a customer message is submitted under the message's id
+ * (nf_jobs_submit_id), so every copy may submit it and it is queued once:
+ * a retry after a crash between the insert and the submit (or after a
+ * failed submit, answered 503) still gets it queued.  With Redis down jobs
  * wait in the store's outbox and the webhook is still accepted (battery
  * 55).  Nothing is answered 2xx before the durable write; the store being
  * down is 503 (battery 17).
@@ -354,102 +353,35 @@ outbound(struct nf_req *r, struct nf_store *st, const struct inmsg *m, enum auth
 }
 
 /*
- * Claim the message's AI decision (aiJob absent -> "pending"): *won 1 for
- * the one caller that may submit.  The others (concurrent copies, later
- * replays) see it claimed and do nothing.
- */
-static enum nf_err
-claim_ai(struct nf_store *st, const char *tenant, const char *msg_id, int *won,
-    struct nf_error *e)
-{
-	struct json_object	*f = json_object_new_object(), *ex, *u, *set, *out = NULL;
-	enum nf_err		 rc;
-
-	nf_json_add_str(f, "_id", msg_id);
-	ex = json_object_new_object();
-	nf_json_add_bool(ex, "$exists", 0);
-	nf_json_add(f, "aiJob", ex);
-	set = json_object_new_object();
-	nf_json_add_str(set, "aiJob", "pending");
-	u = json_object_new_object();
-	nf_json_add(u, "$set", set);
-	rc = nf_store_find_and_modify(st, tenant, MSGS, f, NULL, u, 0, &out, e);
-	json_object_put(f);
-	json_object_put(u);
-	json_object_put(out);
-	*won = rc == NF_OK;
-	if (rc == NF_ENOTFOUND) {
-		nf_error_clear(e);
-		rc = NF_OK;
-	}
-	return rc;
-}
-
-/* Record the AI decision (a job id, "none"), or give the claim back
- * (value NULL) so a retry can take it. */
-static enum nf_err
-settle_ai(struct nf_store *st, const char *tenant, const char *msg_id, const char *value,
-    struct nf_error *e)
-{
-	struct json_object	*f = json_object_new_object(), *u = json_object_new_object(),
-				*op = json_object_new_object();
-	enum nf_err		 rc;
-
-	nf_json_add_str(f, "_id", msg_id);
-	nf_json_add_str(op, "aiJob", value != NULL ? value : "");
-	nf_json_add(u, value != NULL ? "$set" : "$unset", op);
-	rc = nf_store_update(st, tenant, MSGS, f, u, 0, NULL, e);
-	json_object_put(f);
-	json_object_put(u);
-	return rc;
-}
-
-/*
  * The AI answers a customer message while the conversation is the AI's.
- * The conversation is read again after the claim: what counts is its
- * state when the decision is taken, not when the message arrived.
+ * The job's id is the message's, so every copy of the webhook (a replay, a
+ * concurrent copy, Twilio's retry after a worker died between storing the
+ * message and queueing its job) may submit it and it is still queued
+ * exactly once (nf_jobs_submit_id).
  */
 static enum nf_err
 dispatch(struct nf_req *r, struct nf_store *st, const char *conv_id, const char *msg_id,
     struct nf_error *e)
 {
 	struct json_object	*conv = NULL, *p, *v;
-	char			 job[25];
 	enum nf_err		 rc;
-	int			 won = 0, deferred = 0, ai;
+	int			 deferred = 0, ai;
 
-	if ((rc = claim_ai(st, r->tenant->id, msg_id, &won, e)) != NF_OK || !won)
-		return rc;
 	if ((rc = nf_conv_get(r->app, r->tenant, conv_id, &conv, e)) != NF_OK)
-		goto fail;
+		return rc;
 	ai = str_of(conv, "status") != NULL && strcmp(str_of(conv, "status"), "ai") == 0 &&
 	    json_object_object_get_ex(conv, "aiEnabled", &v) && json_object_get_boolean(v);
 	json_object_put(conv);
 	if (!ai)
-		return settle_ai(st, r->tenant->id, msg_id, "none", e);
+		return NF_OK;
 	p = json_object_new_object();
 	nf_json_add_str(p, "conversationId", conv_id);
 	nf_json_add_str(p, "messageId", msg_id);
-	rc = nf_jobs_submit(st, nf_app_kv(r->app), r->tenant->id, "ai.reply", p, 0, job,
+	rc = nf_jobs_submit_id(st, nf_app_kv(r->app), r->tenant->id, "ai.reply", p, 0, msg_id,
 	    &deferred, e);
 	json_object_put(p);
-	if (rc != NF_OK)
-		goto fail;
-	if (deferred)
+	if (rc == NF_OK && deferred)
 		nf_info("ai.reply for message %s waits in the outbox", msg_id);
-	if (settle_ai(st, r->tenant->id, msg_id, job, e) != NF_OK) {
-		nf_warn("message %s: ai job %s queued but not recorded", msg_id, job);
-		nf_error_clear(e);
-	}
-	return NF_OK;
-fail:
-	{
-		struct nf_error	 ue;
-
-		nf_error_clear(&ue);
-		if (settle_ai(st, r->tenant->id, msg_id, NULL, &ue) != NF_OK)
-			nf_error("message %s: AI claim not given back: %s", msg_id, ue.message);
-	}
 	return rc;
 }
 

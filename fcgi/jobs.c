@@ -325,6 +325,15 @@ nf_jobs_prepare(const char *tenant, const char *type, struct json_object *payloa
     int64_t delay_ms, int max_attempts, char id[25], char **json, int64_t *due,
     struct nf_error *err)
 {
+	return nf_jobs_prepare_id(tenant, type, payload, delay_ms, max_attempts, NULL, id,
+	    json, due, err);
+}
+
+enum nf_err
+nf_jobs_prepare_id(const char *tenant, const char *type, struct json_object *payload,
+    int64_t delay_ms, int max_attempts, const char *want_id, char id[25], char **json,
+    int64_t *due, struct nf_error *err)
+{
 	struct json_object	*o = NULL;
 	const char		*js;
 	enum nf_err		 rc = NF_OK;
@@ -345,7 +354,12 @@ nf_jobs_prepare(const char *tenant, const char *type, struct json_object *payloa
 	if (max_attempts < 0 || max_attempts > 100)
 		return nf_error_set(err, NF_EINVAL, "invalid_job", "maxAttempts",
 		    "maxAttempts must be 1..100");
-	nf_id_new(id);
+	if (want_id != NULL && !nf_valid_hex24(want_id))
+		return nf_error_set(err, NF_EINVAL, "invalid_job", "id", "Invalid job id");
+	if (want_id != NULL)
+		memcpy(id, want_id, 25);
+	else
+		nf_id_new(id);
 	o = job_json(id, tenant, type, payload, max_attempts);
 	js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	if (strlen(js) > JOB_MAX_BYTES) {

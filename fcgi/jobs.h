@@ -120,6 +120,11 @@ enum nf_err	 nf_jobs_enqueue_max(struct nf_kv *, const char *tenant, const char 
  * job to *json (malloc'd, the caller frees; NULL on error) and compute
  * *due, its due time in ms since epoch (0 = now).
  */
+/* The same with a chosen id (24 hex; NULL: a new one). */
+enum nf_err	 nf_jobs_prepare_id(const char *tenant, const char *type,
+		    struct json_object *payload, int64_t delay_ms, int max_attempts,
+		    const char *want_id, char id[25], char **json, int64_t *due,
+		    struct nf_error *);
 enum nf_err	 nf_jobs_prepare(const char *tenant, const char *type,
 		    struct json_object *payload, int64_t delay_ms, int max_attempts,
 		    char id[25], char **json, int64_t *due, struct nf_error *);
@@ -214,6 +219,17 @@ enum nf_err	 nf_jobs_runner_step(struct nf_jobs_runner *, int wait_ms, int *ran,
 enum nf_err	 nf_jobs_submit(struct nf_store *, struct nf_kv *, const char *tenant,
 		    const char *type, struct json_object *payload, int64_t delay_ms,
 		    char id_out[25], int *deferred, struct nf_error *);
+/*
+ * nf_jobs_submit under a chosen id (24 hex), at most once per id: a second
+ * submit of the same id - a replayed webhook, a concurrent copy, a retry
+ * after a crash between recording the cause and submitting - finds it
+ * already queued (the "seen" key) or already waiting in the outbox (its
+ * unique _id) and is a no-op returning NF_OK.  So the caller may submit
+ * again whenever it is unsure, and a job is never lost nor doubled.
+ */
+enum nf_err	 nf_jobs_submit_id(struct nf_store *, struct nf_kv *, const char *tenant,
+		    const char *type, struct json_object *payload, int64_t delay_ms,
+		    const char *id, int *deferred, struct nf_error *);
 /* Declare the outbox's index (idempotent). */
 enum nf_err	 nf_jobs_outbox_index(struct nf_store *, struct nf_error *);
 /* Documents waiting in tenant's outbox (claimed ones included). */

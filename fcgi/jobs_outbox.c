@@ -73,10 +73,11 @@ outbox_put(struct nf_store *st, const char *tenant, const char *id, const char *
 	return rc;
 }
 
-enum nf_err
-nf_jobs_submit(struct nf_store *st, struct nf_kv *kv, const char *tenant,
-    const char *type, struct json_object *payload, int64_t delay_ms,
-    char id_out[25], int *deferred, struct nf_error *err)
+/* nf_jobs_submit and nf_jobs_submit_id: want_id NULL makes a new id. */
+static enum nf_err
+submit(struct nf_store *st, struct nf_kv *kv, const char *tenant, const char *type,
+    struct json_object *payload, int64_t delay_ms, const char *want_id, char id_out[25],
+    int *deferred, struct nf_error *err)
 {
 	struct nf_error	 kerr, serr;
 	char		 id[25], *json = NULL;
@@ -86,16 +87,23 @@ nf_jobs_submit(struct nf_store *st, struct nf_kv *kv, const char *tenant,
 	*deferred = 0;
 	if (id_out != NULL)
 		id_out[0] = '\0';
-	if ((rc = nf_jobs_prepare(tenant, type, payload, delay_ms, 0, id, &json, &due,
-	    err)) != NF_OK)
+	if ((rc = nf_jobs_prepare_id(tenant, type, payload, delay_ms, 0, want_id, id, &json,
+	    &due, err)) != NF_OK)
 		return rc;
 	nf_error_clear(&kerr);
 	nf_error_clear(&serr);
+	/* push_once: an id queued before (within 3 days) is not queued again. */
 	rc = kv != NULL ? nf_jobs_push_once(kv, id, json, due, NULL, &kerr) : NF_EUNAVAIL;
 	if (rc == NF_OK)
 		goto out;
 	/* Any Redis failure (down, loading, out of memory) defers the job. */
 	rc = st != NULL ? outbox_put(st, tenant, id, type, json, due, &serr) : NF_EUNAVAIL;
+	if (rc == NF_ECONFLICT && want_id != NULL) {
+		/* This id already waits in the outbox: submitted before. */
+		*deferred = 1;
+		rc = NF_OK;
+		goto out;
+	}
 	if (rc != NF_OK) {
 		nf_error("job %s (%s) lost: redis %s and store %s", id, type,
 		    kv != NULL ? kerr.code : "not configured",
@@ -112,6 +120,24 @@ out:
 		memcpy(id_out, id, sizeof(id));
 	free(json);
 	return rc;
+}
+
+enum nf_err
+nf_jobs_submit(struct nf_store *st, struct nf_kv *kv, const char *tenant,
+    const char *type, struct json_object *payload, int64_t delay_ms,
+    char id_out[25], int *deferred, struct nf_error *err)
+{
+	return submit(st, kv, tenant, type, payload, delay_ms, NULL, id_out, deferred, err);
+}
+
+enum nf_err
+nf_jobs_submit_id(struct nf_store *st, struct nf_kv *kv, const char *tenant,
+    const char *type, struct json_object *payload, int64_t delay_ms, const char *id,
+    int *deferred, struct nf_error *err)
+{
+	if (id == NULL)
+		return nf_error_set(err, NF_EINVAL, "invalid_job", "id", "Invalid job id");
+	return submit(st, kv, tenant, type, payload, delay_ms, id, NULL, deferred, err);
 }
 
 /* {"_id": id of doc, "owner": owner}, a new object; NULL when doc has no id. */

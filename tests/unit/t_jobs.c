@@ -623,6 +623,51 @@ START_TEST(t_submit_direct)
 }
 END_TEST
 
+/* A chosen id is queued once however often it is submitted, whether the
+ * copies reach Redis or the outbox or both (a replayed webhook, a retry
+ * after a crash). */
+START_TEST(t_submit_id_once)
+{
+	static const char	 id[] = "0123456789abcdef01234567";
+	struct json_object	*p = payload("k", "v");
+	struct nf_error		 err;
+	int			 deferred = -1, moved, i;
+
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(nf_jobs_submit_id(st, kv, "t1", "work", p, 0, id, &deferred,
+		    &err), NF_OK);
+		ck_assert_int_eq(deferred, 0);
+	}
+	ck_assert_int_eq(counts().ready, 1);
+	ck_assert_int_eq(seen(id), 1);
+	/* a bad id is refused before anything is written */
+	ck_assert_int_eq(nf_jobs_submit_id(st, kv, "t1", "work", p, 0, "nope", &deferred,
+	    &err), NF_EINVAL);
+	ck_assert_int_eq(nf_jobs_submit_id(st, kv, "t1", "work", p, 0, NULL, &deferred,
+	    &err), NF_EINVAL);
+	/* Redis down: copies of another id wait in the outbox once... */
+	tu_redis_kill();
+	for (i = 0; i < 3; i++) {
+		ck_assert_int_eq(nf_jobs_submit_id(st, kv, "t1", "work", p, 0,
+		    "0123456789abcdef01234568", &deferred, &err), NF_OK);
+		ck_assert_int_eq(deferred, 1);
+	}
+	ck_assert_int_eq(outbox_n("t1"), 1);
+	/* ...and so does a copy of the id already queued: the drain finds
+	 * it seen and queues nothing twice */
+	ck_assert_int_eq(nf_jobs_submit_id(st, kv, "t1", "work", p, 0, id, &deferred, &err),
+	    NF_OK);
+	ck_assert_int_eq(outbox_n("t1"), 2);
+	ck_assert_int_eq(tu_redis_restart(), 0);
+	usleep(300 * 1000);
+	ck_assert_int_eq(nf_jobs_outbox_drain(st, kv, "t1", "drainer", 30000, 10, &moved,
+	    &err), NF_OK);
+	ck_assert_int_eq(outbox_n("t1"), 0);
+	ck_assert_int_eq(counts().ready, 2);
+	json_object_put(p);
+}
+END_TEST
+
 START_TEST(t_outbox_defer_and_drain)
 {
 	struct nf_jobs_config	 c = test_cfg(5, 5000);
@@ -866,6 +911,7 @@ jobs_suite(void)
 	tcase_add_test(tc, t_concurrent_runners);
 	tcase_add_test(tc, t_redis_down);
 	tcase_add_test(tc, t_submit_direct);
+	tcase_add_test(tc, t_submit_id_once);
 	tcase_add_test(tc, t_outbox_defer_and_drain);
 	tcase_add_test(tc, t_outbox_crash_between_push_and_delete);
 	tcase_add_test(tc, t_outbox_malformed);
