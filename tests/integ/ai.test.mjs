@@ -21,14 +21,13 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import twilio from 'twilio';
-
 import { assertError, assertJson, stopChecked, waitFor } from './lib/check.mjs';
 import { startFakeOpenAI } from './lib/fake-openai.mjs';
 import { request } from './lib/http.mjs';
 import { loginDemo, seedStack } from './lib/session.mjs';
 import { subscribe } from './lib/sse.mjs';
 import { SECRET_ENV, startStack } from './lib/stack.mjs';
+import { signedPost } from './lib/twilio-sign.mjs';
 
 const TIMEOUT_MS = 1500;
 const AC1 = 'AC00000000000000000000000000000001';
@@ -260,18 +259,8 @@ function sid(prefix) {
 	return `${prefix}${process.pid.toString(16).padStart(8, '0')}${seq.toString(16).padStart(24, '0')}`;
 }
 
-function formBody(params) {
-	return new URLSearchParams(params).toString();
-}
-
 function whatsapp(params) {
-	const p = '/webhooks/twilio/conversations';
-	const url = `https://localhost:${stack.httpsPort}${p}`;
-	return request(stack, { method: 'POST', path: p, body: formBody(params), headers: {
-		'Content-Type': 'application/x-www-form-urlencoded',
-		'X-Twilio-Signature': twilio.getExpectedTwilioSignature(
-			SECRET_ENV.TENANT1_TWILIO_AUTH_TOKEN, url, params),
-	} });
+	return signedPost(stack, '/webhooks/twilio/conversations', params);
 }
 
 function sql(q) {

@@ -31,6 +31,7 @@ import { keepPidFile, killRedis, restartRedis } from './lib/redis.mjs';
 import { loginDemo, seedStack } from './lib/session.mjs';
 import { subscribe } from './lib/sse.mjs';
 import { SECRET_ENV, stackProcesses, startStack } from './lib/stack.mjs';
+import { signedPost } from './lib/twilio-sign.mjs';
 
 const T1_TOKEN = SECRET_ENV.TENANT1_TWILIO_AUTH_TOKEN;
 const AC1 = 'AC00000000000000000000000000000001';
@@ -53,11 +54,7 @@ function phone() {
 
 // POST params to p, signed as Twilio signs them for the stack's PUBLIC_URL.
 function signed(stack, p, params, headers = {}) {
-	const url = `https://localhost:${stack.httpsPort}${p}`;
-	return request(stack, { method: 'POST', path: p, body: new URLSearchParams(params).toString(),
-		headers: { 'Content-Type': 'application/x-www-form-urlencoded',
-			'X-Twilio-Signature': twilio.getExpectedTwilioSignature(T1_TOKEN, url, params),
-			...headers } });
+	return signedPost(stack, p, params, { token: T1_TOKEN, headers });
 }
 
 function messageAdded(extra = {}) {

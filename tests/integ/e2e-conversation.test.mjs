@@ -31,8 +31,6 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import twilio from 'twilio';
-
 import { assertJson, stopChecked, waitFor } from './lib/check.mjs';
 import { startFakeOpenAI } from './lib/fake-openai.mjs';
 import { request } from './lib/http.mjs';
@@ -41,6 +39,7 @@ import { loginDemo, seedStack } from './lib/session.mjs';
 import { subscribe } from './lib/sse.mjs';
 import { SECRET_ENV, startStack } from './lib/stack.mjs';
 import { startTwilioFaults } from './lib/twilio-faults.mjs';
+import { signedPost } from './lib/twilio-sign.mjs';
 
 const skip = prismAvailable() ? false : 'Prism or the Twilio definitions are not installed';
 const AC1 = 'AC00000000000000000000000000000001';
@@ -140,13 +139,7 @@ function inbound(ch, body) {
 
 // POST params to the webhook, signed as Twilio signs them.
 function signed(params, headers = {}) {
-	const url = `https://localhost:${stack.httpsPort}${HOOK}`;
-	return request(stack, { method: 'POST', path: HOOK,
-		body: new URLSearchParams(params).toString(),
-		headers: { 'Content-Type': 'application/x-www-form-urlencoded',
-			'X-Twilio-Signature': twilio.getExpectedTwilioSignature(
-				SECRET_ENV.TENANT1_TWILIO_AUTH_TOKEN, url, params),
-			...headers } });
+	return signedPost(stack, HOOK, params, { headers });
 }
 
 // The webhook's answer: 200 {} within Twilio's patience (we aim for ms).

@@ -14,6 +14,7 @@ import twilio from 'twilio';
 import { stopChecked } from './lib/check.mjs';
 import { hammer, request } from './lib/http.mjs';
 import { SECRET_ENV, startStack } from './lib/stack.mjs';
+import { formBody, publicUrl } from './lib/twilio-sign.mjs';
 
 const EVENTS = '/webhooks/twilio/taskrouter/events';
 const AC1 = 'AC00000000000000000000000000000001';
@@ -33,11 +34,10 @@ function webhook(i) {
 		EventType: 'task.created', EventDescription: 'Task created', ResourceType: 'Task',
 		ResourceSid: `WT${i.toString(16).padStart(32, '0')}`,
 		TimestampMs: String(Date.now()) };
-	const url = `https://localhost:${stack.httpsPort}${EVENTS}`;
-	return { method: 'POST', path: EVENTS, body: new URLSearchParams(params).toString(),
+	return { method: 'POST', path: EVENTS, body: formBody(params),
 		headers: { 'Content-Type': 'application/x-www-form-urlencoded',
 			'X-Twilio-Signature': twilio.getExpectedTwilioSignature(
-				SECRET_ENV.TENANT1_TWILIO_AUTH_TOKEN, url, params) } };
+				SECRET_ENV.TENANT1_TWILIO_AUTH_TOKEN, publicUrl(stack, EVENTS), params) } };
 }
 
 describe('a flood from one address (battery 54)', () => {

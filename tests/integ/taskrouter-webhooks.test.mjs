@@ -16,13 +16,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import twilio from 'twilio';
-
 import { assertError, assertJson, stopChecked } from './lib/check.mjs';
 import { request } from './lib/http.mjs';
 import { loginDemo, seedStack } from './lib/session.mjs';
 import { subscribe } from './lib/sse.mjs';
 import { SECRET_ENV, startStack } from './lib/stack.mjs';
+import { formBody, signedPost } from './lib/twilio-sign.mjs';
 
 const T1_TOKEN = SECRET_ENV.TENANT1_TWILIO_AUTH_TOKEN;
 const AC1 = 'AC00000000000000000000000000000001';
@@ -38,22 +37,8 @@ function sid(prefix) {
 	return `${prefix}${process.pid.toString(16).padStart(8, '0')}${seq.toString(16).padStart(24, '0')}`;
 }
 
-function formBody(params) {
-	const b = new URLSearchParams();
-	for (const [k, v] of Object.entries(params))
-		for (const one of Array.isArray(v) ? v : [v])
-			b.append(k, one);
-	return b.toString();
-}
-
-// POST params to p, signed as Twilio would sign them for the stack's
-// PUBLIC_URL (conf/stack: https://localhost:<https port>).
 function signed(stack, p, params) {
-	const url = `https://localhost:${stack.httpsPort}${p}`;
-	return request(stack, { method: 'POST', path: p, body: formBody(params), headers: {
-		'Content-Type': 'application/x-www-form-urlencoded',
-		'X-Twilio-Signature': twilio.getExpectedTwilioSignature(T1_TOKEN, url, params),
-	} });
+	return signedPost(stack, p, params, { token: T1_TOKEN });
 }
 
 function assignment(extra = {}) {

@@ -26,6 +26,7 @@ import { request } from './lib/http.mjs';
 import { loginDemo, seedStack } from './lib/session.mjs';
 import { subscribe } from './lib/sse.mjs';
 import { SECRET_ENV, SRCDIR, startStack } from './lib/stack.mjs';
+import { signedPost } from './lib/twilio-sign.mjs';
 import { parseXml, structure } from './lib/xml.mjs';
 
 const T1 = { account: 'AC00000000000000000000000000000001',
@@ -42,12 +43,7 @@ const newCallSid = () => `CA${crypto.randomBytes(16).toString('hex')}`;
 // A form webhook signed as Twilio signs it, over the URL Twilio would
 // have called: the stack's PUBLIC_URL (conf/stack: https://localhost:<port>).
 function signed(stack, route, params, tenant = T1) {
-	const body = new URLSearchParams(params).toString();
-	const url = `https://localhost:${stack.httpsPort}${route}`;
-	return request(stack, { method: 'POST', path: route, body, headers: {
-		'Content-Type': 'application/x-www-form-urlencoded',
-		'X-Twilio-Signature': twilio.getExpectedTwilioSignature(tenant.token, url, params),
-	} });
+	return signedPost(stack, route, params, { token: tenant.token });
 }
 
 // The parameters of Twilio's incoming-call request.

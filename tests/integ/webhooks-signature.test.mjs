@@ -22,6 +22,7 @@ import { assertError, assertJson, logLines, stopChecked, waitFor } from './lib/c
 import { request } from './lib/http.mjs';
 import { loginDemo, seedStack } from './lib/session.mjs';
 import { SECRET_ENV, startStack } from './lib/stack.mjs';
+import { formBody } from './lib/twilio-sign.mjs';
 
 const T1_TOKEN = SECRET_ENV.TENANT1_TWILIO_AUTH_TOKEN;
 const T2_TOKEN = SECRET_ENV.TWILIO_AUTH_TOKEN;      // tenant2 falls back to it
@@ -44,14 +45,6 @@ function eventParams(account = AC1, extra = {}) {
 }
 
 // application/x-www-form-urlencoded as Twilio sends it; arrays repeat the name.
-function formBody(params) {
-	const b = new URLSearchParams();
-	for (const [k, v] of Object.entries(params))
-		for (const one of Array.isArray(v) ? v : [v])
-			b.append(k, one);
-	return b.toString();
-}
-
 /*
  * POST a form webhook.  sign: {token, url, params} says what the signature
  * is computed over (defaults: T1_TOKEN, base + path, the params sent);

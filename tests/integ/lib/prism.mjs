@@ -128,3 +128,25 @@ export async function verdict(prism, m, ms = 5000) {
 		await sleep(25);
 	}
 }
+
+// Send a request a stateful fake received to Prism as it came and wait for
+// the validator's verdict: {ok, errors[]}.  The fakes answer from their own
+// state; Prism only judges the contract.
+export async function forward(prism, req, body) {
+	const m = prism.mark();
+	const headers = {};
+	for (const h of ['authorization', 'content-type', 'accept'])
+		if (req.headers[h])
+			headers[h] = req.headers[h];
+	try {
+		const r = await fetch(prism.url + req.url, { method: req.method, headers,
+			body: req.method === 'GET' ? undefined : body });
+		await r.arrayBuffer();
+	} catch (e) {
+		return { ok: false, errors: [`not forwarded to Prism: ${e.message}`] };
+	}
+	const v = await verdict(prism, m);
+	if (v.length !== 1)
+		return { ok: false, errors: [`Prism logged ${v.length} requests for one`] };
+	return { ok: v[0].ok === true, errors: v[0].errors };
+}

@@ -24,25 +24,12 @@
 import crypto from 'node:crypto';
 import http from 'node:http';
 
-import { startPrism, verdict } from './prism.mjs';
+import { forward, startPrism } from './prism.mjs';
+import { readBody, twilioError } from './twilio-state.mjs';
 import { sleep } from './stack.mjs';
 
 const hex32 = () => crypto.randomBytes(16).toString('hex');
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-
-function twilioError(status, code, message) {
-	return { status, body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`,
-		status } };
-}
-
-function readBody(req) {
-	return new Promise((resolve, reject) => {
-		const chunks = [];
-		req.on('data', (c) => chunks.push(c));
-		req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-		req.on('error', reject);
-	});
-}
 
 // Our message id in a Twilio message's attributes, or null.
 export function nonflexId(m) {
@@ -164,26 +151,6 @@ export async function startTwilioFaults(opts = {}) {
 	let origin = '';
 	let port = 0;
 
-	async function judge(product, req, body) {
-		const prism = prisms[product];
-		const m = prism.mark();
-		const headers = {};
-		for (const h of ['authorization', 'content-type', 'accept'])
-			if (req.headers[h])
-				headers[h] = req.headers[h];
-		try {
-			const r = await fetch(prism.url + req.url, { method: req.method, headers,
-				body: req.method === 'GET' ? undefined : body });
-			await r.arrayBuffer();
-		} catch (e) {
-			return { ok: false, errors: [`not forwarded to Prism: ${e.message}`] };
-		}
-		const v = await verdict(prism, m);
-		if (v.length !== 1)
-			return { ok: false, errors: [`Prism logged ${v.length} requests for one`] };
-		return { ok: v[0].ok === true, errors: v[0].errors };
-	}
-
 	function takeFault(kind) {
 		const i = faults.findIndex((f) => f.on === 'any' || f.on === kind);
 		if (i < 0)
@@ -201,7 +168,7 @@ export async function startTwilioFaults(opts = {}) {
 		const form = new URLSearchParams(req.method === 'POST' ? body : '');
 		const product = url.pathname.startsWith('/v1/Workspaces') ? 'taskrouter' : 'conversations';
 		const kind = kindOf(req, url);
-		const v = await judge(product, req, body);
+		const v = await forward(prisms[product], req, body);
 		const f = takeFault(kind);
 		let out;
 		if (!/^Basic /.test(req.headers.authorization ?? ''))

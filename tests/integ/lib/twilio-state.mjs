@@ -29,7 +29,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 
-import { OAI_DIR, PRODUCTS, startPrism, verdict } from './prism.mjs';
+import { OAI_DIR, PRODUCTS, forward, startPrism } from './prism.mjs';
 
 // Prism 5.16 refuses repeated form fields (Filters=a&Filters=b) although
 // Twilio's definition declares Filters an array and Twilio's API and
@@ -98,7 +98,8 @@ export function undeclaredParams(reqs) {
 const hex32 = () => crypto.randomBytes(16).toString('hex');
 const now = () => new Date().toISOString().replace(/\.\d+Z$/, 'Z');
 
-function twilioError(status, code, message) {
+// Twilio's error body ({code, message, more_info, status}) as a fake's answer.
+export function twilioError(status, code, message) {
 	return { status, body: { code, message, more_info: `https://www.twilio.com/docs/errors/${code}`,
 		status } };
 }
@@ -302,7 +303,8 @@ function productOf(pathname) {
 		? 'conversations' : 'taskrouter';
 }
 
-function readBody(req) {
+// A request's whole body as text.
+export function readBody(req) {
 	return new Promise((resolve, reject) => {
 		const chunks = [];
 		req.on('data', (c) => chunks.push(c));
@@ -319,26 +321,6 @@ function basicUser(h) {
 	const dec = Buffer.from(m[1], 'base64').toString('utf8');
 	const i = dec.indexOf(':');
 	return i > 0 ? dec.slice(0, i) : null;
-}
-
-// Send the request to Prism as received and wait for its verdict.
-async function judge(prism, req, body) {
-	const m = prism.mark();
-	const headers = {};
-	for (const h of ['authorization', 'content-type', 'accept'])
-		if (req.headers[h])
-			headers[h] = req.headers[h];
-	try {
-		const r = await fetch(prism.url + req.url, { method: req.method, headers,
-			body: req.method === 'GET' ? undefined : body });
-		await r.arrayBuffer();
-	} catch (e) {
-		return { ok: false, errors: [`not forwarded to Prism: ${e.message}`] };
-	}
-	const v = await verdict(prism, m);
-	if (v.length !== 1)
-		return { ok: false, errors: [`Prism logged ${v.length} requests for one`] };
-	return { ok: v[0].ok === true, errors: v[0].errors };
 }
 
 /*
@@ -366,7 +348,7 @@ export async function startTwilioState(opts = {}) {
 		const url = new URL(req.url, origin);
 		const form = req.method === 'POST' ? parseForm(body) : [];
 		const product = productOf(url.pathname);
-		const v = await judge(prisms[product], req, body);
+		const v = await forward(prisms[product], req, body);
 		const user = basicUser(req.headers.authorization);
 		let out;
 		if (failure)
