@@ -740,8 +740,9 @@ nf_kv_sub_poll(struct nf_kv_sub *s, nf_kv_sub_fn fn, void *ctx)
 			deliver(reply, fn, ctx);
 			freeReplyObject(reply);
 		}
-		if ((size_t)n < sizeof(buf))
-			break;
+		/* No early exit on a short read: a server that pushed a message
+		 * and then died leaves data followed by EOF, and the EOF must
+		 * be seen now, not one request later. */
 	}
 	return 0;
 }
