@@ -6,11 +6,14 @@
  * DESIGN: nf_ai_answer decides; it never fails for an OpenAI problem, it
  * hands off instead (reason "ai_unavailable"), so a conversation always
  * ends with an answer or a human.  Order: disabled -> filter -> rate limit
- * -> OpenAI (tenant key) or the offline responder (no key).  Handoff
+ * -> OpenAI (tenant key, daily token budget left: ai_budget.h) or the
+ * offline responder (no key, or budget spent or unknown).  Handoff
  * reasons: the filter's ("human_requested", "complaint", "refund",
  * "personal_data", "offensive"), "ai_disabled", "rate_limited",
- * "ai_unavailable", "no_answer" (offline responder found nothing) and
- * "assistant_handoff" (the model called handoff_to_human).  Every handoff
+ * "ai_unavailable" (OpenAI failed after its bounded retries: ai_openai.h),
+ * "no_answer" (offline responder found nothing), "budget_exhausted" and
+ * "budget_unavailable" (the same, with OpenAI held back by the budget),
+ * and "assistant_handoff" (the model called handoff_to_human).  Every handoff
  * except ai_disabled carries a polite reply in the tenant's language, so
  * the customer knows a person is coming.
  *
@@ -20,11 +23,13 @@
  * quotes) turned into spaces; keywords match whole words or phrases only,
  * so "agenda" is not "agent".
  *
- * OpenAI is called through the workers' HTTP client (http.h: the same code
- * runs in nonflex-fcgi for POST /api/ai/reply and in nonflex-jobs), with
- * one deadline of NONFLEX_OPENAI_TIMEOUT_MS for the whole answer, tool
- * rounds included.  The key lives in one header buffer, wiped after use;
- * log lines name the failure and the status, never the key or the text.
+ * OpenAI is called by ai_openai.c through the workers' HTTP client
+ * (http.h: the same code runs in nonflex-fcgi for POST /api/ai/reply and
+ * in nonflex-jobs), with one deadline of NONFLEX_OPENAI_TIMEOUT_MS for
+ * the whole answer, tool rounds and retries included.  The prompt is
+ * bounded: the system prompt, at most HISTORY_MAX earlier messages and
+ * HISTORY_BYTES_MAX bytes of their text, the message, tool results of at
+ * most TOOL_RESULT_MAX bytes each.
  * The tools run through customers.h.  For a customer-facing answer (the
  * job) they are scoped to that customer: lookup_customer only for the
  * conversation's own number, get_order_by_id only for the customer's own
@@ -49,10 +54,11 @@
 #include <json-c/json.h>
 
 #include "ai.h"
+#include "ai_budget.h"
+#include "ai_openai.h"
 #include "app.h"
 #include "conversations.h"
 #include "customers.h"
-#include "http.h"
 #include "jobs.h"
 #include "json.h"
 #include "kv.h"
@@ -63,9 +69,10 @@
 
 #define DEFAULT_MODEL		"gpt-4o-mini"
 #define HISTORY_MAX		10            /* earlier messages sent to OpenAI */
+#define HISTORY_BYTES_MAX	8192          /* ... and their text, newest kept */
+#define ANSWER_TOKENS_MAX	800           /* max_completion_tokens of one call */
 #define TOOL_CALLS_MAX		5             /* per round */
 #define TOOL_RESULT_MAX		(16 * 1024)   /* bytes of one tool's answer */
-#define OPENAI_MAX_RESPONSE	(512 * 1024)
 #define RATE_WINDOW_MS		60000
 #define LOCK_SLACK_MS		30000         /* lock TTL beyond the OpenAI deadline */
 
@@ -355,6 +362,9 @@ nf_ai_request_body(const struct nf_tenant *t, struct json_object *messages)
 	nf_json_add_str(b, "model", t->ai.model != NULL ? t->ai.model : DEFAULT_MODEL);
 	nf_json_add(b, "messages", json_object_get(messages));   /* shared with caller */
 	nf_json_add(b, "tools", json_tokener_parse(tools_json));
+	/* Bounds what one call can cost, hence how far an answer can pass the
+	 * tenant's daily budget (ai_budget.h). */
+	nf_json_add_int(b, "max_completion_tokens", ANSWER_TOKENS_MAX);
 	return b;
 }
 
@@ -448,9 +458,29 @@ system_prompt(const struct nf_tenant *t)
 	return p;
 }
 
-/* Append the conversation's last messages (oldest first) to msgs; the
- * message being answered, or a stored copy of text, is left out.  Best
- * effort: without the store the answer goes without history. */
+/* The body of found[i] to send as history, or NULL when it is not one:
+ * no text, the message being answered, or (newest, i 0) a stored copy of
+ * text. */
+static const char *
+history_body(struct turn *tn, struct json_object *m, size_t i, const char *text)
+{
+	const char	*kind = nf_json_field_str(m, "authorKind");
+	const char	*body = nf_json_field_str(m, "body");
+	const char	*id = nf_json_field_str(m, "_id");
+
+	if (kind == NULL || body == NULL || *body == '\0' ||
+	    (tn->skip_id != NULL && id != NULL && strcmp(id, tn->skip_id) == 0) ||
+	    (i == 0 && strcmp(kind, "customer") == 0 && strcmp(body, text) == 0))
+		return NULL;
+	return body;
+}
+
+/* Append the conversation's last messages (oldest first) to msgs: at most
+ * HISTORY_MAX of them and HISTORY_BYTES_MAX bytes of text, the newest
+ * kept, so the prompt (and what it costs) stays bounded however long the
+ * conversation.  The message being answered, or a stored copy of text, is
+ * left out.  Best effort: without the store the answer goes without
+ * history. */
 static void
 add_history(struct turn *tn, const char *text, struct json_object *msgs)
 {
@@ -458,8 +488,8 @@ add_history(struct turn *tn, const char *text, struct json_object *msgs)
 	struct json_object	*f = NULL, *found = NULL, *m;
 	struct nf_store		*st;
 	struct nf_error		 e;
-	const char		*kind, *body;
-	size_t			 i, n;
+	const char		*body;
+	size_t			 i, n, used = 0, count = 0, len;
 
 	if (tn->conv_id == NULL || !nf_valid_hex24(tn->conv_id) ||
 	    nf_conv_store(tn->app, &st, &e) != NF_OK)
@@ -472,80 +502,26 @@ add_history(struct turn *tn, const char *text, struct json_object *msgs)
 		nf_warn("ai: history unavailable (%s)", e.code);
 		goto out;
 	}
-	n = json_object_array_length(found);
+	/* found is newest first: n becomes the number of entries that fit. */
+	for (n = 0; n < json_object_array_length(found) && count < HISTORY_MAX; n++) {
+		if ((body = history_body(tn, json_object_array_get_idx(found, n), n,
+		    text)) == NULL)
+			continue;
+		if ((len = strlen(body)) > HISTORY_BYTES_MAX - used)
+			break;
+		used += len;
+		count++;
+	}
 	for (i = n; i-- > 0;) {
 		m = json_object_array_get_idx(found, i);
-		kind = nf_json_field_str(m, "authorKind");
-		body = nf_json_field_str(m, "body");
-		if (kind == NULL || body == NULL || *body == '\0' ||
-		    (tn->skip_id != NULL && nf_json_field_str(m, "_id") != NULL &&
-		    strcmp(nf_json_field_str(m, "_id"), tn->skip_id) == 0) ||
-		    (i == 0 && strcmp(kind, "customer") == 0 && strcmp(body, text) == 0))
-			continue;
-		json_object_array_add(msgs, chat_msg(strcmp(kind, "customer") == 0 ?
-		    "user" : "assistant", body));
+		if ((body = history_body(tn, m, i, text)) != NULL)
+			json_object_array_add(msgs, chat_msg(strcmp(nf_json_field_str(m,
+			    "authorKind"), "customer") == 0 ? "user" : "assistant", body));
 	}
-	/* At most HISTORY_MAX: the oldest one goes when none was skipped. */
-	if (json_object_array_length(msgs) > HISTORY_MAX + 1)
-		json_object_array_del_idx(msgs, 1, 1);
 out:
 	json_object_put(f);
 	json_object_put(opts.sort);
 	json_object_put(found);
-}
-
-/* One POST to chat/completions; *reply the assistant message. */
-static enum nf_err
-openai_call(struct turn *tn, struct json_object *msgs, struct json_object **reply,
-    struct nf_error *e)
-{
-	const struct nf_config	*cfg = &tn->app->cfg;
-	const char		*headers[4], *base = cfg->openai_base_url;
-	struct json_object	*body = nf_ai_request_body(tn->t, msgs);
-	struct nf_http_resp	 resp;
-	struct nf_http_req	 req;
-	char			*auth, *url;
-	size_t			 blen = strlen(base);
-	int64_t			 left = tn->deadline - nf_mono_ms();
-	enum nf_err		 rc;
-
-	*reply = NULL;
-	while (blen > 0 && base[blen - 1] == '/')
-		blen--;
-	url = nf_xasprintf("%.*s/chat/completions", (int)blen, base);
-	auth = nf_xasprintf("Authorization: Bearer %s", tn->t->ai.openai_api_key);
-	headers[0] = auth;
-	headers[1] = "Content-Type: application/json";
-	headers[2] = "Accept: application/json";
-	headers[3] = NULL;
-	memset(&req, 0, sizeof(req));
-	memset(&resp, 0, sizeof(resp));
-	req.method = "POST";
-	req.url = url;
-	req.headers = headers;
-	req.body = nf_json_str(body, &req.body_len);
-	req.connect_timeout_ms = left;
-	req.total_timeout_ms = left > 0 ? left : 1;
-	req.max_response = OPENAI_MAX_RESPONSE;
-	req.allow_private = cfg->openai_allow_private != 0;
-	if (left <= 0)
-		rc = nf_error_set(e, NF_EUPSTREAM, "upstream_timeout", NULL, "no time left");
-	else
-		rc = nf_http_do(&req, &resp, e);
-	explicit_bzero(auth, strlen(auth));
-	free(auth);
-	if (rc != NF_OK)
-		nf_warn("ai: OpenAI call failed (%s%s)", e->code,
-		    resp.timed_out ? ", timed out" : "");
-	else if (resp.status != 200) {
-		nf_warn("ai: OpenAI answered status %d", resp.status);
-		rc = nf_error_set(e, NF_EUPSTREAM, "ai_error", NULL, "status %d", resp.status);
-	} else
-		rc = nf_ai_parse_response(resp.body, resp.body_len, reply, e);
-	nf_http_resp_cleanup(&resp);
-	json_object_put(body);
-	free(url);
-	return rc;
 }
 
 /* --- tools ------------------------------------------------------------- */
@@ -760,7 +736,7 @@ answer_openai(struct turn *tn, const char *text, struct nf_ai_answer *a)
 	add_history(tn, text, msgs);
 	json_object_array_add(msgs, chat_msg("user", text));
 	for (round = 0;; round++) {
-		if (openai_call(tn, msgs, &m, &e) != NF_OK)
+		if (nf_ai_openai_chat(tn->app, tn->t, msgs, tn->deadline, &m, &e) != NF_OK)
 			break;
 		if (!json_object_object_get_ex(m, "tool_calls", NULL)) {
 			a->reply = nf_xstrdup(nf_json_field_str(m, "content"));
@@ -807,11 +783,28 @@ rate_ok(struct turn *tn)
 	return allowed;
 }
 
+/* NULL while the tenant may call OpenAI today; else why not, as a handoff
+ * reason: "budget_exhausted", or "budget_unavailable" when Redis cannot
+ * tell (fail closed: ai_budget.h). */
+static const char *
+budget_block(struct turn *tn)
+{
+	struct nf_error	 e;
+	int		 allowed;
+
+	if (nf_ai_budget_check(tn->app, tn->t, &allowed, NULL, &e) != NF_OK) {
+		nf_warn("ai: budget of tenant %s unknown (%s): OpenAI not called", tn->t->id,
+		    e.code);
+		return "budget_unavailable";
+	}
+	return allowed ? NULL : "budget_exhausted";
+}
+
 static enum nf_err
 answer(struct turn *tn, const char *text, int ai_enabled, struct nf_ai_answer *a,
     struct nf_error *e)
 {
-	const char	*reason;
+	const char	*reason, *why = NULL;
 
 	memset(a, 0, sizeof(*a));
 	if (text == NULL || !nf_valid_utf8(text, strlen(text), 1, NF_CONV_BODY_MAX))
@@ -831,13 +824,13 @@ answer(struct turn *tn, const char *text, int ai_enabled, struct nf_ai_answer *a
 		set_handoff(a, tn->t, "rate_limited", "rate_limit", NULL);
 		return NF_OK;
 	}
-	if (tn->t->ai.openai_api_key != NULL) {
+	if (tn->t->ai.openai_api_key != NULL && (why = budget_block(tn)) == NULL) {
 		tn->deadline = nf_mono_ms() + tn->app->cfg.openai_timeout_ms;
 		answer_openai(tn, text, a);
 	} else {
 		a->source = "offline";
 		if (!nf_ai_offline(tn->t, text, &a->reply))
-			set_handoff(a, tn->t, "no_answer", "offline", NULL);
+			set_handoff(a, tn->t, why != NULL ? why : "no_answer", "offline", NULL);
 	}
 	return NF_OK;
 }

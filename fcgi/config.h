@@ -80,6 +80,14 @@ struct nf_config {
 						     * per conversation per minute, then
 						     * handoff */
 	int64_t			 ai_tool_rounds;            /* NONFLEX_AI_TOOL_ROUNDS */
+	int64_t			 ai_retries;                /* NONFLEX_AI_RETRIES: retries of one
+						     * OpenAI call after 429/5xx/timeout/
+						     * connection failure (ai_openai.h) */
+	int64_t			 openai_attempt_ms;         /* NONFLEX_OPENAI_ATTEMPT_TIMEOUT_MS:
+						     * one attempt's share of the deadline */
+	int64_t			 ai_daily_token_budget;     /* NONFLEX_AI_DAILY_TOKEN_BUDGET: default
+						     * for tenants without
+						     * ai.dailyTokenBudget (0: unlimited) */
 	int64_t			 claim_ttl_s;               /* NONFLEX_CLAIM_TTL_S: a claim's lock
 						     * lifetime (renewed by activity) */          /* NONFLEX_PHONE_COUNTRY_CODE: country
 						     * calling code for national numbers */

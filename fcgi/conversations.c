@@ -149,6 +149,14 @@ utf8_prefix(const char *s, size_t n)
 	return nf_xstrndup(s, n);
 }
 
+static int
+is_closed(struct json_object *conv)
+{
+	const char	*st = nf_json_field_str(conv, "status");
+
+	return st != NULL && strcmp(st, "closed") == 0;
+}
+
 static enum nf_err
 not_found(struct nf_error *e)
 {
@@ -433,6 +441,7 @@ new_conv(struct nf_app *app, struct nf_store *st, const char *tenant,
 /*
  * A closed conversation that Twilio still writes to (same CH SID) opens
  * again for the AI: its SID is unique, so it cannot get a new document.
+ * The caller publishes conversation.updated.
  */
 static enum nf_err
 reopen(struct nf_store *st, const struct nf_tenant *t, struct json_object **conv,
@@ -476,7 +485,6 @@ reopen(struct nf_store *st, const struct nf_tenant *t, struct json_object **conv
 		return rc;
 	json_object_put(*conv);
 	*conv = out;
-	publish_conv(t, out, "conversation.updated", NULL, NULL);
 	return NF_OK;
 }
 
@@ -521,8 +529,8 @@ nf_conv_open(struct nf_app *app, const struct nf_tenant *t,
 		return rc;
 	if (*created)
 		publish_conv(t, *conv, "conversation.created", NULL, NULL);
-	else if (strcmp(nf_json_field_str(*conv, "status") ? nf_json_field_str(*conv, "status") : "", "closed") == 0)
-		rc = reopen(st, t, conv, e);
+	else if (is_closed(*conv) && (rc = reopen(st, t, conv, e)) == NF_OK)
+		publish_conv(t, *conv, "conversation.updated", NULL, NULL);
 	if (rc != NF_OK) {
 		json_object_put(*conv);
 		*conv = NULL;
@@ -617,67 +625,168 @@ new_msg(const char *conv_id, const struct nf_conv_msg *m, const char *delivery)
 	return d;
 }
 
-/* The stored message with m's twilio_sid or dedupe_key (after a conflict). */
-static enum nf_err
-find_dup(struct nf_store *st, const char *tenant, const struct nf_conv_msg *m,
-    struct json_object **out, struct nf_error *e)
-{
-	struct json_object	*f, *or = json_object_new_array();
-	enum nf_err		 rc;
+/*
+ * Recording a message is one atomic unit (nf_store_atomic): the copy
+ * check, the message and the conversation's preview, lastMessageAt and
+ * firstResponseAt land together or not at all, so a crash can never leave
+ * a message the inbox does not show, and the whole costs one commit.
+ * With an inbound address the unit also finds or opens the conversation.
+ * Events go out after the commit.
+ */
+struct rec {
+	struct nf_app			*app;
+	const struct nf_tenant		*t;
+	const char			*conv_id;   /* or NULL with in */
+	const struct nf_conv_inbound	*in;
+	const struct nf_conv_msg	*m;
+	const char			*delivery;
+	struct json_object		*conv, *msg;
+	int				 dup, created, reopened;
+};
 
-	if (m->twilio_sid != NULL)
-		json_object_array_add(or, nf_json_pair("twilioSid", m->twilio_sid));
-	if (m->dedupe_key != NULL)
-		json_object_array_add(or, nf_json_pair("dedupeKey", m->dedupe_key));
-	f = json_object_new_object();
-	nf_json_add(f, "$or", or);
-	rc = nf_store_find_one(st, tenant, MSGS, f, NULL, out, e);
-	json_object_put(f);
-	if (rc == NF_ENOTFOUND)         /* the conflict was on _id: cannot be */
-		rc = nf_error_set(e, NF_ESTORE, "store_error", NULL,
-		    "the message conflicts with a stored one");
-	return rc;
+static void
+rec_reset(struct rec *rc)
+{
+	json_object_put(rc->conv);
+	json_object_put(rc->msg);
+	rc->conv = rc->msg = NULL;
+	rc->dup = rc->created = rc->reopened = 0;
 }
 
-/* The conversation after a new message (NULL when it vanished). */
-static struct json_object *
-touch_conv(struct nf_store *st, const char *tenant, const char *conv_id,
-    struct json_object *msg)
+/* rc->conv: the conversation by id, or in's open one (found, opened, or a
+ * closed one with the same Twilio SID reopened). */
+static enum nf_err
+rec_conv(struct nf_store *st, struct rec *rc, struct nf_error *e)
+{
+	struct json_object	*f;
+	enum nf_err		 err;
+
+	f = rc->in != NULL ? open_filter(rc->in) : nf_json_pair("_id", rc->conv_id);
+	err = nf_store_find_one(st, rc->t->id, CONVS, f, NULL, &rc->conv, e);
+	json_object_put(f);
+	if (err == NF_ENOTFOUND && rc->in == NULL)
+		return not_found(e);
+	if (err == NF_ENOTFOUND) {
+		nf_error_clear(e);
+		rc->conv = new_conv(rc->app, st, rc->t->id, rc->in);
+		rc->created = 1;
+		return nf_store_insert(st, rc->t->id, CONVS, rc->conv, NULL, e);
+	}
+	if (err == NF_OK && rc->in != NULL && is_closed(rc->conv)) {
+		rc->reopened = 1;
+		err = reopen(st, rc->t, &rc->conv, e);
+	}
+	return err;
+}
+
+/* Move the conversation on after rc->msg. */
+static enum nf_err
+rec_touch(struct nf_store *st, struct rec *rc, struct nf_error *e)
 {
 	struct json_object	*f, *u, *set, *out = NULL;
-	struct nf_error		 e;
-	const char		*kind = nf_json_field_str(msg, "authorKind");
-	char			*preview = utf8_prefix(nf_json_field_str(msg, "body"), PREVIEW_MAX);
+	const char		*at = nf_json_field_str(rc->msg, "createdAt");
+	char			*preview = utf8_prefix(nf_json_field_str(rc->msg, "body"),
+				    PREVIEW_MAX);
+	enum nf_err		 err;
 
-	nf_error_clear(&e);
-	if (strcmp(kind, "customer") != 0) {    /* the first answer, once */
-		f = nf_json_pair("_id", conv_id);
-		nf_json_add(f, "firstResponseAt", exists(0));
-		set = json_object_new_object();
-		nf_json_add_str(set, "firstResponseAt", nf_json_field_str(msg, "createdAt"));
-		u = json_object_new_object();
-		nf_json_add(u, "$set", set);
-		if (nf_store_update(st, tenant, CONVS, f, u, 0, NULL, &e) != NF_OK)
-			nf_warn("conversation %s: firstResponseAt not set: %s", conv_id,
-			    e.message);
-		json_object_put(f);
-		json_object_put(u);
-	}
-	f = nf_json_pair("_id", conv_id);
 	set = json_object_new_object();
 	nf_json_add_str(set, "preview", preview);
-	nf_json_add_str(set, "lastMessageAt", nf_json_field_str(msg, "createdAt"));
-	nf_json_add_str(set, "updatedAt", nf_json_field_str(msg, "createdAt"));
+	nf_json_add_str(set, "lastMessageAt", at);
+	nf_json_add_str(set, "updatedAt", at);
+	/* The first answer, once: the unit read the conversation already. */
+	if (strcmp(rc->m->author_kind, "customer") != 0 &&
+	    nf_json_field_str(rc->conv, "firstResponseAt") == NULL)
+		nf_json_add_str(set, "firstResponseAt", at);
 	u = json_object_new_object();
 	nf_json_add(u, "$set", set);
-	if (nf_store_find_and_modify(st, tenant, CONVS, f, NULL, u, NF_STORE_NEW, &out,
-	    &e) != NF_OK)
-		nf_warn("conversation %s: not updated after a message: %s", conv_id,
-		    e.message);
+	f = nf_json_pair("_id", nf_json_field_str(rc->conv, "_id"));
+	err = nf_store_find_and_modify(st, rc->t->id, CONVS, f, NULL, u, NF_STORE_NEW, &out,
+	    e);
 	json_object_put(f);
 	json_object_put(u);
 	free(preview);
-	return out;
+	if (err == NF_ENOTFOUND)
+		return not_found(e);
+	if (err == NF_OK) {
+		json_object_put(rc->conv);
+		rc->conv = out;
+	}
+	return err;
+}
+
+static enum nf_err
+rec_unit(struct nf_store *st, void *ctx, struct nf_error *e)
+{
+	struct rec	*rc = ctx;
+	struct json_object *f, *or;
+	enum nf_err	 err;
+
+	rec_reset(rc);          /* MongoDB may run a unit again */
+	if ((err = rec_conv(st, rc, e)) != NF_OK)
+		return err;
+	/* Look before writing: inside a MongoDB transaction a failed insert
+	 * would abort the whole unit. */
+	if (rc->m->twilio_sid != NULL || rc->m->dedupe_key != NULL) {
+		or = json_object_new_array();
+		if (rc->m->twilio_sid != NULL)
+			json_object_array_add(or, nf_json_pair("twilioSid", rc->m->twilio_sid));
+		if (rc->m->dedupe_key != NULL)
+			json_object_array_add(or, nf_json_pair("dedupeKey", rc->m->dedupe_key));
+		f = json_object_new_object();
+		nf_json_add(f, "$or", or);
+		err = nf_store_find_one(st, rc->t->id, MSGS, f, NULL, &rc->msg, e);
+		json_object_put(f);
+		if (err == NF_OK) {
+			rc->dup = 1;
+			return NF_OK;
+		}
+		if (err != NF_ENOTFOUND)
+			return err;
+		nf_error_clear(e);
+	}
+	rc->msg = new_msg(nf_json_field_str(rc->conv, "_id"), rc->m, rc->delivery);
+	if ((err = nf_store_insert(st, rc->t->id, MSGS, rc->msg, NULL, e)) != NF_OK)
+		return err;
+	return rec_touch(st, rc, e);
+}
+
+/* Run the unit; a conflict (a concurrent copy won an insert race on a
+ * store that does not serialize units) runs it once more, to find it. */
+static enum nf_err
+rec_run(struct nf_store *st, struct rec *rc, struct nf_error *e)
+{
+	enum nf_err	 err = nf_store_atomic(st, rec_unit, rc, e);
+
+	if (err == NF_ECONFLICT) {
+		nf_error_clear(e);
+		err = nf_store_atomic(st, rec_unit, rc, e);
+		if (err == NF_ECONFLICT)
+			err = nf_error_set(e, NF_ESTORE, "store_error", NULL,
+			    "the message conflicts with a stored one");
+	}
+	if (err != NF_OK)
+		rec_reset(rc);
+	return err;
+}
+
+/* After the commit: what happened, to every channel that shows it. */
+static void
+rec_publish(const struct rec *rc)
+{
+	struct json_object	*d;
+
+	if (rc->created)
+		publish_conv(rc->t, rc->conv, "conversation.created", NULL, NULL);
+	else if (rc->reopened)
+		publish_conv(rc->t, rc->conv, "conversation.updated", NULL, NULL);
+	if (rc->dup)
+		return;
+	d = json_object_new_object();
+	nf_json_add_str(d, "conversationId", nf_json_field_str(rc->conv, "_id"));
+	nf_json_add(d, "message", nf_conv_message_view(rc->msg));
+	nf_json_add(d, "conversation", nf_conv_view(rc->conv));
+	nf_conv_publish(rc->t, rc->conv, "message.created", d);
+	json_object_put(d);
 }
 
 static enum nf_err
@@ -685,46 +794,69 @@ record(struct nf_app *app, const struct nf_tenant *t, const char *conv_id,
     const struct nf_conv_msg *m, const char *delivery, struct json_object **msg, int *dup,
     struct nf_error *e)
 {
-	struct nf_store		*st;
-	struct json_object	*conv = NULL, *doc = NULL, *after, *d;
-	enum nf_err		 rc;
+	struct nf_store	*st;
+	struct rec	 rc;
+	enum nf_err	 err;
 
 	if (msg != NULL)
 		*msg = NULL;
 	*dup = 0;
-	if ((rc = check_msg(m, e)) != NF_OK || (rc = nf_conv_get(app, t, conv_id, &conv, e))
-	    != NF_OK || (rc = nf_conv_store(app, &st, e)) != NF_OK)
-		goto out;
-	doc = new_msg(conv_id, m, delivery);
-	rc = nf_store_insert(st, t->id, MSGS, doc, NULL, e);
-	if (rc == NF_ECONFLICT && (m->twilio_sid != NULL || m->dedupe_key != NULL)) {
-		nf_error_clear(e);
-		json_object_put(doc);
-		doc = NULL;
-		if ((rc = find_dup(st, t->id, m, &doc, e)) == NF_OK)
-			*dup = 1;
-		goto out;
+	if (conv_id == NULL || !nf_valid_hex24(conv_id))
+		return not_found(e);
+	if ((err = check_msg(m, e)) != NF_OK || (err = nf_conv_store(app, &st, e)) != NF_OK)
+		return err;
+	memset(&rc, 0, sizeof(rc));
+	rc.app = app;
+	rc.t = t;
+	rc.conv_id = conv_id;
+	rc.m = m;
+	rc.delivery = delivery;
+	if ((err = rec_run(st, &rc, e)) != NF_OK)
+		return err;
+	rec_publish(&rc);
+	*dup = rc.dup;
+	if (msg != NULL) {
+		*msg = rc.msg;
+		rc.msg = NULL;
 	}
-	if (rc != NF_OK)
-		goto out;
-	if ((after = touch_conv(st, t->id, conv_id, doc)) != NULL) {
-		json_object_put(conv);
-		conv = after;
-	}
-	d = json_object_new_object();
-	nf_json_add_str(d, "conversationId", conv_id);
-	nf_json_add(d, "message", nf_conv_message_view(doc));
-	nf_json_add(d, "conversation", nf_conv_view(conv));
-	nf_conv_publish(t, conv, "message.created", d);
-	json_object_put(d);
-out:
-	if (rc == NF_OK && msg != NULL) {
-		*msg = doc;
-		doc = NULL;
-	}
-	json_object_put(doc);
-	json_object_put(conv);
-	return rc;
+	rec_reset(&rc);
+	return NF_OK;
+}
+
+enum nf_err
+nf_conv_receive(struct nf_app *app, const struct nf_tenant *t,
+    const struct nf_conv_inbound *in, const struct nf_conv_msg *m,
+    struct json_object **conv, struct json_object **msg, int *dup, struct nf_error *e)
+{
+	struct nf_store	*st;
+	struct rec	 rc;
+	enum nf_err	 err;
+
+	*conv = *msg = NULL;
+	*dup = 0;
+	if ((err = check_inbound(in, e)) != NF_OK || (err = check_msg(m, e)) != NF_OK)
+		return err;
+	if (strcmp(m->direction, "inbound") != 0)
+		return nf_error_set(e, NF_EINVAL, "invalid_field", "direction",
+		    "only inbound messages open a conversation");
+	/* The customer lookup a new conversation makes must not create
+	 * indexes inside the unit. */
+	if ((err = nf_conv_store(app, &st, e)) != NF_OK ||
+	    (err = nf_customers_migrate(st, e)) != NF_OK)
+		return err;
+	memset(&rc, 0, sizeof(rc));
+	rc.app = app;
+	rc.t = t;
+	rc.in = in;
+	rc.m = m;
+	rc.delivery = "received";
+	if ((err = rec_run(st, &rc, e)) != NF_OK)
+		return err;
+	rec_publish(&rc);
+	*dup = rc.dup;
+	*conv = rc.conv;
+	*msg = rc.msg;
+	return NF_OK;
 }
 
 enum nf_err

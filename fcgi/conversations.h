@@ -100,6 +100,21 @@ enum nf_err	 nf_conv_add_message(struct nf_app *, const struct nf_tenant *,
 		    int *dup, struct nf_error *);
 
 /*
+ * A customer's message m (direction inbound) from in, as one atomic unit:
+ * in's open conversation found or opened (a closed one with the same Twilio
+ * SID reopens for the AI), the message recorded exactly once as
+ * nf_conv_add_message does, and the conversation moved on; nothing of it is
+ * left half-done by a crash.  Events (conversation.created or .updated,
+ * message.created) are published after the commit.  *conv (the
+ * conversation after the message) and *msg are new references; *dup as for
+ * nf_conv_add_message.
+ */
+enum nf_err	 nf_conv_receive(struct nf_app *, const struct nf_tenant *,
+		    const struct nf_conv_inbound *, const struct nf_conv_msg *,
+		    struct json_object **conv, struct json_object **msg, int *dup,
+		    struct nf_error *);
+
+/*
  * Send a bot or agent message: recorded outbound with delivery "queued"
  * and a "conv.deliver" job {conversationId, messageId} submitted (Twilio
  * channels), or published to the web-chat session and marked "sent".

@@ -21,6 +21,20 @@
  * after the runners' longest backoff (park()), for up to a day, so
  * nothing written while Twilio is down is lost or failed.
  *
+ * Reconciliation walks the conversation's messages newest first and stops
+ * at our id, or at the first message older than the message's first
+ * attempt (firstAttemptAt, less RECONCILE_SKEW_MS for the clocks'
+ * difference): Twilio cannot hold our message before we first sent it, so
+ * that proves it does not have it, however long the conversation.
+ *
+ * Credentials refused (battery 27): a 401/403 from any call for tenant T
+ * flags T misconfigured (twhealth.h: logged, audited, announced) and parks
+ * the job like an outage, whatever its attempt number, so T's messages
+ * and handoff tasks neither burn their attempts nor reach the dead
+ * letters while someone fixes the tenants file (SIGHUP reloads it); the
+ * next successful call clears the flag and the parked jobs go out on
+ * their next run.  Other tenants' jobs never look at T's state.
+ *
  * The task of a handoff is created at most once, too.  TaskRouter cannot
  * cheaply find a task by our id, so the conversation is marked
  * "taskPending" before the create: a create that fails before reaching
@@ -58,9 +72,13 @@
 #include "tenant.h"
 #include "twilio_api.h"
 #include "twilio_rest.h"
+#include "twhealth.h"
 #include "valid.h"
 
-#define FIND_PAGES	3       /* pages of 100 looked at when reconciling */
+/* Reconciliation reads at most this many pages of 100 messages... */
+#define RECONCILE_MAX_PAGES	100
+/* ...newer than the first attempt less this margin for clock skew. */
+#define RECONCILE_SKEW_MS	(10LL * 60 * 1000)
 #define TASK_TIMEOUT_S	86400   /* a chat task waits a day at most */
 /* How long a message waits out a Twilio outage before it is failed. */
 #define DELIVERY_PATIENCE_MS	(24LL * 3600 * 1000)
@@ -147,7 +165,7 @@ msg_load(struct nf_app *app, const struct nf_tenant *t, const char *id,
 static enum nf_err
 msg_count_attempt(const struct dlv *d, struct nf_error *e)
 {
-	struct json_object	*f, *u, *inc;
+	struct json_object	*f, *u, *inc, *set;
 	struct nf_store		*st;
 	enum nf_err		 rc;
 
@@ -159,6 +177,15 @@ msg_count_attempt(const struct dlv *d, struct nf_error *e)
 	nf_json_add_int(inc, "attempts", 1);
 	u = json_object_new_object();
 	nf_json_add(u, "$inc", inc);
+	if (!json_object_object_get_ex(d->msg, "firstAttemptAt", NULL)) {
+		/* also in d->msg: this run's own reconciliation needs it */
+		int64_t	now = nf_now_ms();
+
+		set = json_object_new_object();
+		nf_json_add_int(set, "firstAttemptAt", now);
+		nf_json_add(u, "$set", set);
+		nf_json_add_int(d->msg, "firstAttemptAt", now);
+	}
 	rc = nf_store_update(st, d->t->id, "messages", f, u, 0, NULL, e);
 	json_object_put(u);
 	json_object_put(f);
@@ -202,6 +229,53 @@ why_of(const struct nf_tw_result *o, const struct nf_error *e, char *buf, size_t
 		snprintf(buf, sz, "%s: %s", e->code, e->message);
 }
 
+/* Tell twhealth.h how Twilio answered a call for t. */
+static void
+twilio_seen(struct nf_app *app, const struct nf_tenant *t, enum nf_err rc,
+    const struct nf_tw_result *o)
+{
+	if (rc == NF_OK)
+		nf_twhealth_ok(app, t);
+	else if (rc == NF_EAUTH)
+		nf_twhealth_refused(app, t, o->status, o->code, o->message);
+}
+
+/*
+ * Submit job type for d's tenant again with payload p (consumed) plus the
+ * first job's time ("since"), due after the runners' longest backoff.
+ * NF_ETOOBIG once DELIVERY_PATIENCE_MS have passed since that time.
+ */
+static enum nf_err
+requeue(struct nf_app *app, const struct nf_tenant *t, const struct nf_job *j,
+    struct json_object *p, struct nf_error *e)
+{
+	struct nf_jobs_config	 cfg;
+	struct nf_store		*st;
+	int64_t			 since = j->enqueued_at;
+	enum nf_err		 rc;
+	int			 deferred = 0;
+
+	if (nf_json_get_int(j->payload, "since", 0, INT64_MAX, 0, &since, e) != NF_OK ||
+	    nf_now_ms() - since > DELIVERY_PATIENCE_MS) {
+		json_object_put(p);
+		return NF_ETOOBIG;
+	}
+	if (nf_jobs_config_env(&cfg, e) != NF_OK)
+		nf_jobs_config_defaults(&cfg);
+	if ((rc = nf_conv_store(app, &st, e)) != NF_OK) {
+		json_object_put(p);
+		return rc;
+	}
+	nf_json_add_int(p, "since", since);
+	rc = nf_jobs_submit(st, nf_app_kv(app), t->id, j->type, p, cfg.backoff_max_ms, NULL,
+	    &deferred, e);
+	json_object_put(p);
+	if (rc == NF_OK)
+		nf_info("%s: tenant %s: Twilio unreachable or refusing; trying again in %lld ms",
+		    j->type, t->id, (long long)cfg.backoff_max_ms);
+	return rc;
+}
+
 /*
  * The last attempt failed because Twilio could not be reached (or kept
  * rate limiting): hand the message to a new job due after the runners'
@@ -211,44 +285,27 @@ why_of(const struct nf_tw_result *o, const struct nf_error *e, char *buf, size_t
 static enum nf_err
 park(const struct dlv *d, struct nf_error *e)
 {
-	struct nf_jobs_config	 cfg;
-	struct json_object	*p;
-	struct nf_store		*st;
-	int64_t			 since = d->j->enqueued_at;
-	enum nf_err		 rc;
-	int			 deferred = 0;
+	struct json_object	*p = json_object_new_object();
 
-	if (nf_json_get_int(d->j->payload, "since", 0, INT64_MAX, 0, &since, e) != NF_OK ||
-	    nf_now_ms() - since > DELIVERY_PATIENCE_MS)
-		return NF_ETOOBIG;
-	if (nf_jobs_config_env(&cfg, e) != NF_OK)
-		nf_jobs_config_defaults(&cfg);
-	if ((rc = nf_conv_store(d->app, &st, e)) != NF_OK)
-		return rc;
-	p = json_object_new_object();
 	nf_json_add_str(p, "conversationId", nf_json_field_str(d->msg, "conversationId"));
 	nf_json_add_str(p, "messageId", d->msg_id);
-	nf_json_add_int(p, "since", since);
-	rc = nf_jobs_submit(st, nf_app_kv(d->app), d->t->id, "conv.deliver", p,
-	    cfg.backoff_max_ms, NULL, &deferred, e);
-	json_object_put(p);
-	if (rc == NF_OK)
-		nf_info("conv.deliver: message %s: Twilio unreachable; trying again in %lld ms",
-		    d->msg_id, (long long)cfg.backoff_max_ms);
-	return rc;
+	return requeue(d->app, d->t, d->j, p, e);
 }
 
 /*
  * A run that did not deliver: permanent (NF_EINVAL) errors and the last
  * attempt mark the message failed, except that a Twilio outage (nothing
- * sent, or rate limited) parks the message for a later job instead;
- * anything else is left to the runner's retry.
+ * sent, or rate limited) parks the message for a later job instead, and
+ * refused credentials (NF_EAUTH) park it at once; anything else is left
+ * to the runner's retry.
  */
 static enum nf_err
 not_delivered(const struct dlv *d, enum nf_err rc, const char *why)
 {
 	struct nf_error	e2;
 
+	if (rc == NF_EAUTH && park(d, &e2) == NF_OK)
+		return NF_OK;
 	if (rc != NF_EINVAL && d->j->attempts + 1 >= d->j->max_attempts &&
 	    (rc == NF_EUNAVAIL || rc == NF_ERATE) && park(d, &e2) == NF_OK)
 		return NF_OK;
@@ -266,12 +323,21 @@ not_delivered(const struct dlv *d, enum nf_err rc, const char *why)
 static enum nf_err
 reconcile(const struct dlv *d, struct nf_tw_client *c, int *found, struct nf_error *e)
 {
-	struct json_object	*hit = NULL;
+	struct json_object	*hit = NULL, *v;
+	struct nf_tw_result	 o;
+	int64_t			 bound = INT64_MIN;
 	enum nf_err		 rc;
 
 	*found = 0;
-	if ((rc = nf_twapi_message_find(c, d->t, d->ch, d->msg_id, FIND_PAGES, &hit,
-	    e)) != NF_OK)
+	/* messages queued before firstAttemptAt existed: no bound */
+	if (json_object_object_get_ex(d->msg, "firstAttemptAt", &v) &&
+	    json_object_is_type(v, json_type_int))
+		bound = json_object_get_int64(v) - RECONCILE_SKEW_MS;
+	rc = nf_twapi_message_find_since(c, d->t, d->ch, d->msg_id, bound,
+	    RECONCILE_MAX_PAGES, &hit, &o, e);
+	twilio_seen(d->app, d->t, rc, &o);
+	nf_tw_result_cleanup(&o);
+	if (rc != NF_OK)
 		return rc;
 	if (hit != NULL) {
 		*found = 1;
@@ -306,12 +372,13 @@ create_failed(const struct dlv *d, struct nf_tw_client *c, enum nf_err rc,
 		    why);
 	}
 	switch (rc) {
+	case NF_EAUTH:          /* the tenant's credentials: park (see DESIGN) */
 	case NF_ERATE:
 	case NF_EUNAVAIL:
 	case NF_ENOMEM:
 	case NF_ESYSTEM:
 		return not_delivered(d, rc, why);
-	default:        /* 4xx, 404, 401/403, a bad argument: never succeeds */
+	default:        /* 4xx, 404, a bad argument: never succeeds */
 		return not_delivered(d, nf_error_set(e, NF_EINVAL, "twilio_refused", NULL,
 		    "conv.deliver: %s", why), why);
 	}
@@ -347,6 +414,7 @@ deliver(struct dlv *d, struct nf_error *e)
 	body = nf_json_field_str(d->msg, "body");
 	rc = nf_twapi_message_create(c, d->t, d->ch, author, body != NULL ? body : "",
 	    d->msg_id, &o, e);
+	twilio_seen(d->app, d->t, rc, &o);
 	if (rc == NF_OK)
 		rc = mark_sent(d, nf_json_field_str(o.body, "sid"), e);
 	else
@@ -511,6 +579,7 @@ task_create(struct nf_app *app, const struct nf_tenant *t, struct json_object *c
 	if (json_object_object_get_ex(conv, "priority", &v) && json_object_is_type(v, json_type_int))
 		task.priority = json_object_get_int64(v) < 0 ? 0 : json_object_get_int64(v);
 	rc = nf_twapi_task_create(c, t, &task, &o, e);
+	twilio_seen(app, t, rc, &o);
 	json_object_put(task.attributes);
 	if (rc == NF_OK) {
 		nf_info("conv.task: conversation %s: task %s", conv_id,
@@ -528,7 +597,7 @@ task_create(struct nf_app *app, const struct nf_tenant *t, struct json_object *c
 		if (task_mark(app, t, conv_id, 0, &undo, &e2) != NF_OK)
 			nf_warn("conv.task: conversation %s: cannot clear the mark: %s",
 			    conv_id, e2.message);
-		if (rc == NF_EUPSTREAM || rc == NF_ENOTFOUND || rc == NF_EAUTH)
+		if (rc == NF_EUPSTREAM || rc == NF_ENOTFOUND)
 			rc = NF_EINVAL;         /* Twilio refused it: never succeeds */
 	}
 	nf_tw_result_cleanup(&o);
@@ -562,8 +631,8 @@ ai_flag_done(struct nf_app *app, const struct nf_tenant *t, const char *conv_id,
 /* Write the conversation's aiEnabled into the Twilio Conversation's
  * attributes, keeping the other attributes there. */
 static enum nf_err
-ai_flag(const struct nf_tenant *t, struct json_object *conv, struct nf_tw_client *c,
-    struct nf_error *e)
+ai_flag(struct nf_app *app, const struct nf_tenant *t, struct json_object *conv,
+    struct nf_tw_client *c, struct nf_error *e)
 {
 	struct nf_tw_result	 o;
 	struct json_object	*attrs = NULL, *v;
@@ -571,7 +640,9 @@ ai_flag(const struct nf_tenant *t, struct json_object *conv, struct nf_tw_client
 	enum nf_err		 rc;
 	int			 ai = 0;
 
-	if ((rc = nf_twapi_conversation_fetch(c, t, ch, &o, e)) != NF_OK)
+	rc = nf_twapi_conversation_fetch(c, t, ch, &o, e);
+	twilio_seen(app, t, rc, &o);
+	if (rc != NF_OK)
 		goto out;
 	s = nf_json_field_str(o.body, "attributes");
 	if (s == NULL || nf_json_parse(s, strlen(s), &attrs, e) != NF_OK ||
@@ -585,8 +656,9 @@ ai_flag(const struct nf_tenant *t, struct json_object *conv, struct nf_tw_client
 	json_object_object_del(attrs, "aiEnabled");
 	nf_json_add_bool(attrs, "aiEnabled", ai);
 	rc = nf_twapi_conversation_set_attributes(c, t, ch, attrs, &o, e);
+	twilio_seen(app, t, rc, &o);
 out:
-	if (rc == NF_EUPSTREAM || rc == NF_ENOTFOUND || rc == NF_EAUTH)
+	if (rc == NF_EUPSTREAM || rc == NF_ENOTFOUND)
 		rc = NF_EINVAL;
 	nf_tw_result_cleanup(&o);
 	json_object_put(attrs);
@@ -620,7 +692,7 @@ nf_delivery_task_job(const struct nf_job *j, void *arg, struct nf_error *e)
 	 * Twilio side must still learn that the assistant is off. */
 	if (nf_json_field_str(conv, "twilioSid") != NULL &&
 	    t->twilio.conversations_service_sid != NULL &&
-	    ((rc = ai_flag(t, conv, c, e)) != NF_OK ||
+	    ((rc = ai_flag(app, t, conv, c, e)) != NF_OK ||
 	    (rc = ai_flag_done(app, t, conv_id, e)) != NF_OK))
 		goto out;
 	status = nf_json_field_str(conv, "status");
@@ -630,6 +702,17 @@ nf_delivery_task_job(const struct nf_job *j, void *arg, struct nf_error *e)
 	    t->twilio.workspace_sid != NULL && t->twilio.workflow_sid != NULL)
 		rc = task_create(app, t, conv, conv_id, c, e);
 out:
+	if (rc == NF_EAUTH) {
+		/* refused credentials: wait for them to be fixed (see DESIGN) */
+		struct json_object	*p = json_object_new_object();
+		struct nf_error		 e2;
+
+		nf_json_add_str(p, "conversationId", conv_id);
+		if (requeue(app, t, j, p, &e2) == NF_OK)
+			rc = NF_OK;
+		else
+			rc = NF_EINVAL;
+	}
 	json_object_put(conv);
 	return rc;
 }

@@ -8,7 +8,10 @@
  * twilio_api.h.  429 and failures before the request was sent are retried
  * with backoff; an ambiguous failure (5xx or timeout after sending) first
  * looks the message up by our id (nf_twapi_message_find) and resends only
- * when Twilio does not have it.  After the last attempt the message is
+ * when Twilio does not have it (nf_twapi_message_find_since, bounded by
+ * the message's first attempt).  A 401/403 flags the tenant (twhealth.h)
+ * and parks its jobs until its credentials work again.  After the last
+ * attempt the message is
  * marked failed (visible in the inbox with a retry action) and the job is
  * dead-lettered.  Job "conv.task" {conversationId} creates the TaskRouter
  * task of a handoff when the tenant has a workflow and records its SID.

@@ -1,12 +1,15 @@
 /*
  * h_ai.c - POST /api/ai/reply: the agent desk's "suggest a reply", and the
- * original's synchronous AI endpoint.
+ * original's synchronous AI endpoint; GET /api/ai/usage: the tenant's
+ * OpenAI tokens today against its daily budget (ai_budget.h).
  *
  * A thin handler over ai.c's nf_ai_answer, run in the worker through the
  * workers' HTTP client (bounded by NONFLEX_OPENAI_TIMEOUT_MS, below the
  * request deadline).  It never answers an OpenAI failure with an error:
  * that is {handoff: true}, as for the customer.  Nothing is stored: the
  * conversation (when given) only lends its history and its rate limit.
+ * It obeys the tenant's daily token budget as the customer-facing
+ * assistant does, and its tokens count against it.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -17,6 +20,7 @@
 #include <json-c/json.h>
 
 #include "ai.h"
+#include "ai_budget.h"
 #include "app.h"
 #include "conversations.h"
 #include "customers.h"
@@ -81,6 +85,23 @@ h_ai_reply(struct nf_req *r, struct nf_error *e)
 	nf_json_add_str(out, "reason", a.handoff ? a.reason : NULL);
 	nf_json_add_str(out, "source", a.source);
 	nf_ai_answer_cleanup(&a);
+	nf_resp_json(r, 200, out);
+	return NF_OK;
+}
+
+/*
+ * GET /api/ai/usage (supervisor, admin): 200 {day, tokensUsed,
+ * dailyTokenBudget, remaining, exhausted, exhaustedAt, resetsAt} for the
+ * caller's tenant (ai_budget.h); 503 when Redis is down.
+ */
+enum nf_err
+h_ai_usage(struct nf_req *r, struct nf_error *e)
+{
+	struct json_object	*out = NULL;
+	enum nf_err		 rc;
+
+	if ((rc = nf_ai_budget_usage(r->app, r->tenant, &out, e)) != NF_OK)
+		return rc;
 	nf_resp_json(r, 200, out);
 	return NF_OK;
 }

@@ -27,6 +27,7 @@
 #include <json-c/json.h>
 
 #include "auth.h"
+#include "cors.h"
 #include "events.h"
 #include "handlers.h"
 #include "nonflex.h"
@@ -88,7 +89,8 @@ staff_allowed(struct nf_req *r, const char *topic, struct nf_error *e)
 
 /*
  * GET /api/events/auth/:topic (public row; checked here): 204 with
- * X-Nchan-Channel; 400 invalid_topic; 401 without a session (staff
+ * X-Nchan-Channel (and X-Nf-Allow-Origin when the request's Origin may
+ * read the stream, cors.h); 400 invalid_topic; 401 without a session (staff
  * topics) or web-chat token (webchat-*); 403 another tenant's session,
  * another agent's or web-chat session's topic; 503 store/Redis down;
  * tenant errors (400/404) from the router.
@@ -114,6 +116,10 @@ h_events_auth(struct nf_req *r, struct nf_error *e)
 		    "topic must match [a-z0-9_-]{1,64}");
 	nf_resp_header(r, "X-Nchan-Channel", chan);
 	free(chan);
+	/* nchan admits a cross-origin subscriber only from the origin named
+	 * here (cors.h): a tenant's website for its visitors' streams. */
+	if (nf_cors_allowed(r, has_prefix(topic, WEBCHAT_PREFIX), nf_req_header(r, "Origin")))
+		nf_resp_header(r, NF_CORS_EVENTS_HEADER, nf_req_header(r, "Origin"));
 	nf_resp_empty(r, 204);
 	return NF_OK;
 }

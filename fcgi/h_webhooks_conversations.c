@@ -360,19 +360,16 @@ outbound(struct nf_req *r, struct nf_store *st, const struct inmsg *m, enum auth
  * exactly once (nf_jobs_submit_id).
  */
 static enum nf_err
-dispatch(struct nf_req *r, struct nf_store *st, const char *conv_id, const char *msg_id,
-    struct nf_error *e)
+dispatch(struct nf_req *r, struct nf_store *st, struct json_object *conv,
+    const char *msg_id, struct nf_error *e)
 {
-	struct json_object	*conv = NULL, *p, *v;
+	struct json_object	*p, *v;
+	const char		*conv_id = str_of(conv, "_id");
 	enum nf_err		 rc;
-	int			 deferred = 0, ai;
+	int			 deferred = 0;
 
-	if ((rc = nf_conv_get(r->app, r->tenant, conv_id, &conv, e)) != NF_OK)
-		return rc;
-	ai = str_of(conv, "status") != NULL && strcmp(str_of(conv, "status"), "ai") == 0 &&
-	    json_object_object_get_ex(conv, "aiEnabled", &v) && json_object_get_boolean(v);
-	json_object_put(conv);
-	if (!ai)
+	if (str_of(conv, "status") == NULL || strcmp(str_of(conv, "status"), "ai") != 0 ||
+	    !json_object_object_get_ex(conv, "aiEnabled", &v) || !json_object_get_boolean(v))
 		return NF_OK;
 	p = json_object_new_object();
 	nf_json_add_str(p, "conversationId", conv_id);
@@ -393,7 +390,7 @@ customer(struct nf_req *r, const struct inmsg *m, struct nf_error *e)
 	struct nf_store		*st;
 	struct json_object	*conv = NULL, *msg = NULL;
 	enum nf_err		 rc;
-	int			 created, dup = 0;
+	int			 dup = 0;
 
 	memset(&cm, 0, sizeof(cm));
 	cm.direction = "inbound";
@@ -404,14 +401,12 @@ customer(struct nf_req *r, const struct inmsg *m, struct nf_error *e)
 	cm.twilio_sid = m->sid;
 	cm.dedupe_key = m->dedupe;
 	if ((rc = nf_conv_store(r->app, &st, e)) != NF_OK ||
-	    (rc = nf_conv_open(r->app, r->tenant, &in, &conv, &created, e)) != NF_OK ||
-	    (rc = nf_conv_add_message(r->app, r->tenant, str_of(conv, "_id"), &cm, &msg, &dup,
-	    e)) != NF_OK)
+	    (rc = nf_conv_receive(r->app, r->tenant, &in, &cm, &conv, &msg, &dup, e)) != NF_OK)
 		goto out;
 	if (dup)
 		nf_info("message %s replayed: already stored", m->sid);
 	/* A duplicate still tries: the first copy may have died before. */
-	rc = dispatch(r, st, str_of(conv, "_id"), str_of(msg, "_id"), e);
+	rc = dispatch(r, st, conv, str_of(msg, "_id"), e);
 out:
 	json_object_put(conv);
 	json_object_put(msg);

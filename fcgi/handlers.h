@@ -55,6 +55,8 @@ enum nf_err	h_customers_tickets_update(struct nf_req *, struct nf_error *);
 enum nf_err	h_customers_360(struct nf_req *, struct nf_error *);
 /* h_ai.c: the assistant's synchronous answer ("suggest a reply", staff) */
 enum nf_err	h_ai_reply(struct nf_req *, struct nf_error *);
+/* h_ai.c: today's OpenAI token use against the daily budget (supervisor, admin) */
+enum nf_err	h_ai_usage(struct nf_req *, struct nf_error *);
 /* h_audit.c: the audit log (admin) */
 enum nf_err	h_audit_list(struct nf_req *, struct nf_error *);
 enum nf_err	h_audit_export(struct nf_req *, struct nf_error *);
@@ -68,6 +70,8 @@ enum nf_err	h_tasks_claim(struct nf_req *, struct nf_error *);
 enum nf_err	h_tasks_release(struct nf_req *, struct nf_error *);
 /* h_delivery.c: retry a failed outbound message (staff) */
 enum nf_err	h_delivery_retry(struct nf_req *, struct nf_error *);
+/* h_twhealth.c: whether Twilio accepts the tenant's credentials (supervisor, admin) */
+enum nf_err	h_twhealth_get(struct nf_req *, struct nf_error *);
 /* h_tokens.c: Twilio Access Tokens for the agent desk */
 enum nf_err	h_tokens_conversations(struct nf_req *, struct nf_error *);
 enum nf_err	h_tokens_video(struct nf_req *, struct nf_error *);

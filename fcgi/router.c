@@ -14,6 +14,7 @@
 #include "app.h"
 #include "audit.h"
 #include "auth.h"
+#include "cors.h"
 #include "json.h"
 #include "log.h"
 #include "nonflex.h"
@@ -143,16 +144,31 @@ nf_router_match(const struct nf_route *routes, size_t n, int dev, enum nf_method
 
 /* ---- pipeline -------------------------------------------------------- */
 
-/* CORS: only origins listed in CLIENT_URL get Access-Control-Allow-Origin. */
+static enum nf_err	resolve_tenant(struct nf_req *, struct nf_error *);
+
+/*
+ * CORS (cors.h): the staff API admits CLIENT_URL's origins with
+ * credentials (the SPA's cookie).  The widget's public routes also admit
+ * the tenant's webchat.allowedOrigins, never with credentials: it sends a
+ * bearer token.  Their tenant is resolved here already because a preflight
+ * carries no X-Tenant-Id: Host or DEFAULT_TENANT decide, as they will for
+ * the request that follows (a failure just means no CORS headers; the
+ * pipeline reports it later).
+ */
 static int
 cors(struct nf_req *r)
 {
 	const char	*origin = nf_req_header(r, "Origin");
+	struct nf_error	 ignored;
+	int		 embed = nf_cors_embed_path(r->path);
 
-	if (!nf_config_origin_allowed(&r->app->cfg, origin))
+	if (embed && r->tenant == NULL && resolve_tenant(r, &ignored) != NF_OK)
+		r->tenant = NULL;
+	if (!nf_cors_allowed(r, embed, origin))
 		return 0;
 	nf_resp_header(r, "Access-Control-Allow-Origin", origin);
-	nf_resp_header(r, "Access-Control-Allow-Credentials", "true");
+	if (!embed)
+		nf_resp_header(r, "Access-Control-Allow-Credentials", "true");
 	nf_resp_header(r, "Vary", "Origin");
 	return 1;
 }

@@ -17,6 +17,9 @@ const struct nf_route nf_routes[] = {
 	{ NF_GET, "/api/health", h_health_get, NF_ROLE_NONE, NF_BODY_NONE, 0,
 	    NF_ROUTE_NO_TENANT },
 	{ NF_GET, "/api/tenants/current", h_tenants_current, NF_ROLE_NONE, NF_BODY_NONE, 0, 0 },
+	/* Twilio refusing the tenant's credentials (h_twhealth.c). */
+	{ NF_GET, "/api/tenants/current/twilio", h_twhealth_get,
+	    NF_ROLE_SUPERVISOR | NF_ROLE_ADMIN, NF_BODY_NONE, 0, NF_ROUTE_NEEDS_KV },
 	/* nchan's subscriber authorization subrequest (auth_request style).
 	 * Public here: a web-chat visitor has no agent session, so the handler
 	 * checks the agent session or the web-chat token per topic itself. */
@@ -84,6 +87,9 @@ const struct nf_route nf_routes[] = {
 	/* The assistant's answer, synchronous (h_ai.c): bounded by
 	 * NONFLEX_OPENAI_TIMEOUT_MS, below the request deadline. */
 	{ NF_POST, "/api/ai/reply", h_ai_reply, NF_ROLES_STAFF, NF_BODY_JSON, 8 * KB, 0 },
+	/* Today's OpenAI tokens against the tenant's daily budget (h_ai.c). */
+	{ NF_GET, "/api/ai/usage", h_ai_usage, NF_ROLE_SUPERVISOR | NF_ROLE_ADMIN,
+	    NF_BODY_NONE, 0, NF_ROUTE_NEEDS_KV },
 	/* Agent inbox (h_conversations.c): every staff role; the handlers let
 	 * only the holder or a supervisor/admin change a conversation. */
 	{ NF_GET, "/api/conversations", h_conversations_list, NF_ROLES_STAFF, NF_BODY_NONE,

@@ -746,6 +746,14 @@ out:
 	return rc;
 }
 
+enum nf_err
+nf_store_atomic(struct nf_store *s, nf_store_atomic_fn fn, void *ctx, struct nf_error *e)
+{
+	if (s == NULL || fn == NULL)
+		return nf_error_set(e, NF_EINVAL, "invalid_call", NULL, "no store or no unit");
+	return s->ops->atomic(s->impl, s, fn, ctx, e);
+}
+
 /* ---- cursor pagination ---------------------------------------------- */
 
 static enum nf_err

@@ -142,4 +142,31 @@ enum nf_err	 nf_store_page(struct nf_store *, const char *tenant, const char *co
 		    const char *cursor, struct json_object **out, char **next,
 		    struct nf_error *);
 
+/*
+ * An atomic unit: fn(st, ctx, e) runs and every store operation it makes
+ * on st (any tenant, any collection) takes effect together when it returns
+ * NF_OK, or none does when it returns an error (which nf_store_atomic
+ * returns).  Reads inside fn see the unit's own writes.
+ *
+ * SQLite: BEGIN IMMEDIATE ... COMMIT, so the unit holds the write lock
+ * from its first read (two units never act on the same "before" state)
+ * and pays for one commit instead of one per operation; the operations
+ * that open their own transaction use a savepoint inside a unit, and a
+ * nested nf_store_atomic is a savepoint too.  A failed statement inside a
+ * unit (a unique-index conflict on insert) fails alone; fn decides.
+ *
+ * MongoDB: a client session with a transaction (mongoc_client_session_
+ * with_transaction), which may run fn more than once on a transient error,
+ * so fn must do nothing but store operations (publish events, queue jobs
+ * after it returns).  Any error inside a MongoDB transaction aborts the
+ * whole unit, so fn must not rely on catching a conflict and going on: look
+ * first (a find), then write.  A server without transactions (a standalone
+ * mongod) runs fn's operations one by one, as without a unit; the first
+ * use logs that once.
+ */
+typedef enum nf_err	(*nf_store_atomic_fn)(struct nf_store *, void *ctx,
+			    struct nf_error *);
+enum nf_err	 nf_store_atomic(struct nf_store *, nf_store_atomic_fn fn, void *ctx,
+		    struct nf_error *);
+
 #endif

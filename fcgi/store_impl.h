@@ -41,6 +41,9 @@ struct nf_store_ops {
 			    struct json_object **out, struct nf_error *);
 	enum nf_err	(*delete)(void *impl, const char *coll, struct json_object *filter,
 			    unsigned flags, int64_t *deleted, struct nf_error *);
+	/* nf_store_atomic (store.h): run fn(st, ctx, e) as one unit. */
+	enum nf_err	(*atomic)(void *impl, struct nf_store *st, nf_store_atomic_fn fn,
+			    void *ctx, struct nf_error *);
 };
 
 extern const struct nf_store_ops nf_store_sqlite_ops;

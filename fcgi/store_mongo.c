@@ -35,6 +35,32 @@
  * find_and_modify with NF_STORE_UPSERT but not NF_STORE_NEW that inserts
  * returns NF_OK with *out NULL (there is no "before" document).
  *
+ * Atomic units (nf_store_atomic): a session started on a client popped
+ * for the whole unit runs fn inside mongoc_client_session_with_transaction
+ * (snapshot reads, majority writes, primary).  While it is open, every
+ * operation on the same store from the same thread (cur_unit) runs on
+ * that client with the session appended to its options, so it is part of
+ * the transaction; a nested nf_store_atomic joins it.  MongoDB has no
+ * savepoints, so a nested unit that fails fails the whole unit, and so
+ * does any operation error even when fn goes on (the server has aborted
+ * the transaction by then; committing would silently drop the writes
+ * before it, and the driver would retry such a fn forever).  A transient
+ * error (a write conflict with another unit, an election) makes the
+ * driver run fn again; after UNIT_RETRY_MS of that, or when the driver's
+ * own 120 s budget runs out, the unit is NF_EUNAVAIL.  fn's own error is
+ * returned as is; a duplicate key inside the unit is NF_ECONFLICT.
+ * createIndexes is the exception: MongoDB accepts it in a transaction
+ * only for a collection created in that transaction and with read
+ * concern "local", and modules ensure their indexes lazily (possibly
+ * inside a unit), so it runs outside the unit on its own client; it
+ * changes no documents, so the unit's atomicity is unaffected.  A server
+ * without transactions (a standalone mongod answers the first operation
+ * with code 20 "Transaction numbers are only allowed on a replica set
+ * member or mongos", an old one fails start_transaction or
+ * start_session) has written nothing of the unit: fn runs again with its
+ * operations one by one, as do all later units on that store, and the
+ * process logs this once.
+ *
  * Running the conformance suite against a real server (no server can be
  * installed on the build machines, so this is the only way to exercise this
  * file end to end):
@@ -74,33 +100,74 @@
 #define DEFAULT_SELECT_TIMEOUT_MS	2000
 #define DEFAULT_SOCKET_TIMEOUT_MS	30000	/* a hung server must not hold a worker for minutes */
 #define NF_BJ_DOMAIN			1000	/* our bson_error_t domain: conversion failures */
+/* How long a unit in conflict is run again: SQLite's busy wait. */
+#define UNIT_RETRY_MS			5000
 
 struct mongo {
 	mongoc_client_pool_t	*pool;
 	char			*db;      /* database from the URI path, or "nonflex" */
+	int			 no_txn;  /* no transactions: units run plainly */
 };
 
+struct op;
+
 /*
- * One store operation: inputs prepared before run(), outputs filled by fn.
- * fn returns 1 on success, 0 with be filled on failure, frees what it
- * allocates itself and resets its outputs first (it may run twice).
+ * Runs one operation with the client cl, on collection c (NULL for database
+ * commands) and the options opts (op->opts, plus "sessionId" inside a
+ * unit).  Returns 1 on success, 0 with be filled on failure; reply is
+ * always initialized (the server's reply: a failure's errorLabels tell a
+ * unit whether to try again).  Frees what it allocates itself and resets
+ * its outputs first (it may run twice).
  */
+typedef int	(*op_fn)(struct op *, mongoc_client_t *, mongoc_collection_t *,
+		    const bson_t *opts, bson_t *reply, bson_error_t *);
+
+/* One store operation: inputs prepared before run(), outputs filled by fn. */
 struct op {
 	const char		*what;      /* "insert", for the log */
 	const char		*coll;      /* NULL for database commands */
-	int			(*fn)(struct op *, mongoc_client_t *, mongoc_collection_t *,
-				    bson_error_t *);
+	op_fn			 fn;
 	bson_t			 filter;    /* or the command for ensure_index */
-	bson_t			 doc;       /* document, update or find options */
+	bson_t			 doc;       /* document or update */
+	bson_t			 opts;      /* options (a unit adds its session) */
+	bson_t			 sort;      /* find_and_modify's sort */
+	int			 own;       /* never part of a unit (ping, createIndexes) */
 	unsigned		 flags;     /* NF_STORE_* */
 	int			 replace;   /* doc is a replacement, not operators */
-	mongoc_find_and_modify_opts_t *fam;
 	int64_t			 n;         /* count, matched or deleted */
 	int			 upserted;  /* find_and_modify inserted a document */
 	struct json_object	*out;       /* find / find_and_modify result */
 };
 
+/*
+ * An atomic unit open on this thread (nf_store_atomic): its store, the
+ * client its session was started from, fn and what the current attempt of
+ * fn reported.  Reset before each attempt (with_transaction may run fn
+ * more than once).
+ */
+struct unit {
+	struct mongo		*m;
+	mongoc_client_t		*cl;
+	mongoc_client_session_t	*sess;
+	struct nf_store		*st;
+	nf_store_atomic_fn	 fn;
+	void			*ctx;
+	struct nf_error		*e;
+	int64_t			 deadline;     /* mono ms: no new attempt after it */
+	int			 attempts;
+	int			 gave_up;      /* stopped retrying at the deadline */
+	int			 no_txn;       /* the server cannot run transactions */
+	enum nf_err		 rc;           /* fn's result */
+	enum nf_err		 failed;       /* first failed operation or nested unit */
+	struct nf_error		 failed_err;   /* its public error */
+	bson_error_t		 failed_be;    /* its driver error */
+	bson_t			 failed_reply; /* its server reply (errorLabels) */
+};
+
 static pthread_once_t	 driver_once = PTHREAD_ONCE_INIT;
+static pthread_once_t	 no_txn_once = PTHREAD_ONCE_INIT;
+/* The unit open on this thread, NULL outside nf_store_atomic. */
+static _Thread_local struct unit *cur_unit;
 /* The URI being parsed by this thread, so driver warnings about it
  * ("Unknown option or value for ...") can be redacted. */
 static _Thread_local const char *parsing_uri;
@@ -130,8 +197,7 @@ driver_init(void)
 }
 
 static void
-op_init(struct op *op, const char *what, const char *coll,
-    int (*fn)(struct op *, mongoc_client_t *, mongoc_collection_t *, bson_error_t *))
+op_init(struct op *op, const char *what, const char *coll, op_fn fn)
 {
 	memset(op, 0, sizeof(*op));
 	op->what = what;
@@ -139,6 +205,8 @@ op_init(struct op *op, const char *what, const char *coll,
 	op->fn = fn;
 	bson_init(&op->filter);
 	bson_init(&op->doc);
+	bson_init(&op->opts);
+	bson_init(&op->sort);
 }
 
 static void
@@ -146,8 +214,8 @@ op_cleanup(struct op *op)
 {
 	bson_destroy(&op->filter);
 	bson_destroy(&op->doc);
-	if (op->fam != NULL)
-		mongoc_find_and_modify_opts_destroy(op->fam);
+	bson_destroy(&op->opts);
+	bson_destroy(&op->sort);
 	json_object_put(op->out);
 	op->out = NULL;
 }
@@ -228,25 +296,28 @@ is_unavailable(const bson_error_t *be)
 	    is_stepdown(be);
 }
 
-/* Log the driver's error and fill e with a public one. */
+/* Log the driver's error for operation what on coll (may be NULL) and
+ * fill e with a public one. */
 static enum nf_err
-map_error(const struct op *op, const bson_error_t *be, struct nf_error *e)
+map_error(const char *what, const char *coll, const bson_error_t *be, struct nf_error *e)
 {
+	if (coll == NULL)
+		coll = "-";
 	if (is_dup(be)) {
 		/* The server's text echoes the key values: log the code only. */
-		nf_log(NF_LOG_INFO, "mongo %s on %s: duplicate key (code %u)",
-		    op->what, op->coll ? op->coll : "-", be->code);
+		nf_log(NF_LOG_INFO, "mongo %s on %s: duplicate key (code %u)", what, coll,
+		    be->code);
 		return nf_error_set(e, NF_ECONFLICT, "duplicate_key", NULL,
 		    "a document with the same key already exists");
 	}
 	if (is_bad_request(be)) {
-		nf_log(NF_LOG_INFO, "mongo %s on %s refused: code %u: %s",
-		    op->what, op->coll ? op->coll : "-", be->code, be->message);
+		nf_log(NF_LOG_INFO, "mongo %s on %s refused: code %u: %s", what, coll,
+		    be->code, be->message);
 		return nf_error_set(e, NF_EINVAL, "invalid_query", NULL,
 		    "the update does not fit the stored document");
 	}
-	nf_log(NF_LOG_ERROR, "mongo %s on %s failed: domain %u code %u: %s",
-	    op->what, op->coll ? op->coll : "-", be->domain, be->code, be->message);
+	nf_log(NF_LOG_ERROR, "mongo %s on %s failed: domain %u code %u: %s", what, coll,
+	    be->domain, be->code, be->message);
 	if (is_unavailable(be))
 		return nf_error_set(e, NF_EUNAVAIL, "store_unavailable", NULL,
 		    "the document store is unavailable");
@@ -254,18 +325,168 @@ map_error(const struct op *op, const bson_error_t *be, struct nf_error *e)
 	    "the document store failed");
 }
 
+/* ---- atomic units: error classes ------------------------------------ */
+
+/*
+ * The server cannot run transactions: a standalone mongod refuses the
+ * transaction number (IllegalOperation 20, "Transaction numbers are only
+ * allowed on a replica set member or mongos"), a server too old for them
+ * fails the driver's start_transaction, one without sessions fails
+ * start_session.
+ */
+static int
+is_no_txn(const bson_error_t *be)
+{
+	if (be->domain == MONGOC_ERROR_CLIENT && be->code == MONGOC_ERROR_CLIENT_SESSION_FAILURE)
+		return 1;
+	if (be->domain == MONGOC_ERROR_TRANSACTION &&
+	    be->code == MONGOC_ERROR_TRANSACTION_INVALID_STATE &&
+	    strstr(be->message, "not supported by this server") != NULL)
+		return 1;
+	return be->domain != NF_BJ_DOMAIN && be->code == 20 &&
+	    strstr(be->message, "Transaction numbers") != NULL;
+}
+
+/* A reply whose failure may succeed when the whole unit runs again. */
+static int
+is_transient(const bson_t *reply)
+{
+	return reply != NULL && (mongoc_error_has_label(reply, "TransientTransactionError") ||
+	    mongoc_error_has_label(reply, "UnknownTransactionCommitResult"));
+}
+
+/* The options of every transaction: majority writes read back at a
+ * snapshot, on the primary (a URI's readPreference must not send a
+ * transaction's reads to a secondary, which the server refuses). */
+static mongoc_transaction_opt_t *
+txn_opts_new(void)
+{
+	mongoc_transaction_opt_t	*to = mongoc_transaction_opts_new();
+	mongoc_read_concern_t		*rc = mongoc_read_concern_new();
+	mongoc_write_concern_t		*wc = mongoc_write_concern_new();
+	mongoc_read_prefs_t		*rp = mongoc_read_prefs_new(MONGOC_READ_PRIMARY);
+
+	mongoc_read_concern_set_level(rc, MONGOC_READ_CONCERN_LEVEL_SNAPSHOT);
+	mongoc_write_concern_set_w(wc, MONGOC_WRITE_CONCERN_W_MAJORITY);
+	mongoc_transaction_opts_set_read_concern(to, rc);
+	mongoc_transaction_opts_set_write_concern(to, wc);
+	mongoc_transaction_opts_set_read_prefs(to, rp);
+	mongoc_read_concern_destroy(rc);
+	mongoc_write_concern_destroy(wc);
+	mongoc_read_prefs_destroy(rp);
+	return to;
+}
+
+static void
+unit_reset(struct unit *u)
+{
+	u->rc = NF_OK;
+	u->failed = NF_OK;
+	memset(&u->failed_err, 0, sizeof(u->failed_err));
+	memset(&u->failed_be, 0, sizeof(u->failed_be));
+	bson_reinit(&u->failed_reply);
+}
+
+/* The first failure of this attempt (a server error, or a nested unit's
+ * error) is what the unit fails with, even if fn goes on. */
+static void
+unit_note(struct unit *u, enum nf_err rc, const struct nf_error *e, const bson_t *reply,
+    const bson_error_t *be)
+{
+	if (u->failed != NF_OK)
+		return;
+	u->failed = rc;
+	if (e != NULL)
+		u->failed_err = *e;
+	else
+		nf_error_set(&u->failed_err, rc, NULL, NULL, "the atomic unit failed");
+	if (reply != NULL) {
+		bson_destroy(&u->failed_reply);
+		bson_copy_to(reply, &u->failed_reply);
+	}
+	if (be != NULL)
+		u->failed_be = *be;
+	else
+		bson_set_error(&u->failed_be, NF_BJ_DOMAIN, 3, "a nested unit failed");
+}
+
+/* An operation of a unit failed with be (the server's reply in reply). */
+static enum nf_err
+unit_op_failed(struct unit *u, const struct op *op, const bson_t *reply,
+    const bson_error_t *be, struct nf_error *e)
+{
+	enum nf_err	 rc;
+
+	if (is_no_txn(be)) {
+		u->no_txn = 1;
+		return nf_error_set(e, NF_EUNAVAIL, "store_unavailable", NULL,
+		    "the document store is unavailable");
+	}
+	if (is_transient(reply)) {
+		/* A write conflict with another unit: expected, retried. */
+		nf_log(NF_LOG_INFO, "mongo %s on %s in a unit: transient error (code %u)",
+		    op->what, op->coll != NULL ? op->coll : "-", be->code);
+		rc = nf_error_set(e, NF_EUNAVAIL, "store_unavailable", NULL,
+		    "the document store is busy, try again later");
+	} else
+		rc = map_error(op->what, op->coll, be, e);
+	unit_note(u, rc, e, reply, be);
+	return rc;
+}
+
+/*
+ * op inside the unit open on this thread: on the unit's client (a session
+ * belongs to the client that started it) with the session in its options,
+ * and no step-down retry of its own (the server aborted the transaction:
+ * the whole unit is what runs again).
+ */
+static enum nf_err
+run_in_unit(struct mongo *m, struct unit *u, struct op *op, struct nf_error *e)
+{
+	mongoc_collection_t	*c;
+	bson_t			 opts, reply;
+	bson_error_t		 be;
+	enum nf_err		 rc = NF_OK;
+	int			 ok;
+
+	memset(&be, 0, sizeof(be));
+	if (u->no_txn)
+		return nf_error_set(e, NF_EUNAVAIL, "store_unavailable", NULL,
+		    "the document store is unavailable");
+	bson_copy_to(&op->opts, &opts);
+	if (!mongoc_client_session_append(u->sess, &opts, &be)) {
+		bson_destroy(&opts);
+		return map_error(op->what, op->coll, &be, e);
+	}
+	c = op->coll != NULL ? mongoc_client_get_collection(u->cl, m->db, op->coll) : NULL;
+	ok = op->fn(op, u->cl, c, &opts, &reply, &be);
+	if (c != NULL)
+		mongoc_collection_destroy(c);
+	if (!ok)
+		rc = unit_op_failed(u, op, &reply, &be, e);
+	bson_destroy(&reply);
+	bson_destroy(&opts);
+	return rc;
+}
+
+/* ---- running an operation ------------------------------------------- */
+
 /*
  * Pop a client, run op->fn, push the client back; retry once after a
- * step-down.  Returns NF_OK or the mapped error.
+ * step-down.  Inside a unit on m, run_in_unit instead.  Returns NF_OK or
+ * the mapped error.
  */
 static enum nf_err
 run(struct mongo *m, struct op *op, struct nf_error *e)
 {
 	mongoc_client_t		*cl;
 	mongoc_collection_t	*c;
+	bson_t			 reply;
 	bson_error_t		 be;
 	int			 attempt, ok;
 
+	if (cur_unit != NULL && cur_unit->m == m && !op->own)
+		return run_in_unit(m, cur_unit, op, e);
 	for (attempt = 0; attempt < 2; attempt++) {
 		memset(&be, 0, sizeof(be));
 		if ((cl = mongoc_client_pool_pop(m->pool)) == NULL) {
@@ -274,7 +495,8 @@ run(struct mongo *m, struct op *op, struct nf_error *e)
 			break;
 		}
 		c = op->coll != NULL ? mongoc_client_get_collection(cl, m->db, op->coll) : NULL;
-		ok = op->fn(op, cl, c, &be);
+		ok = op->fn(op, cl, c, &op->opts, &reply, &be);
+		bson_destroy(&reply);
 		if (c != NULL)
 			mongoc_collection_destroy(c);
 		mongoc_client_pool_push(m->pool, cl);
@@ -285,7 +507,7 @@ run(struct mongo *m, struct op *op, struct nf_error *e)
 		nf_log(NF_LOG_WARN, "mongo %s on %s: primary unavailable (code %u), retrying once",
 		    op->what, op->coll ? op->coll : "-", be.code);
 	}
-	return map_error(op, &be, e);
+	return map_error(op->what, op->coll, &be, e);
 }
 
 /* ---- conversions ---------------------------------------------------- */
@@ -378,54 +600,45 @@ reply_int(const bson_t *reply, const char *key)
 /* ---- operations (fn of struct op) ----------------------------------- */
 
 static int
-ping_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+ping_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, const bson_t *opts,
+    bson_t *reply, bson_error_t *be)
 {
-	bson_t	 reply;
-	bool	 ok;
-
 	(void)c;
-	ok = mongoc_client_command_simple(cl, "admin", &op->filter, NULL, &reply, be);
-	bson_destroy(&reply);
-	return ok;
+	(void)opts;
+	return mongoc_client_command_simple(cl, "admin", &op->filter, NULL, reply, be);
 }
 
 static int
-index_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+index_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, const bson_t *opts,
+    bson_t *reply, bson_error_t *be)
 {
-	bson_t	 reply;
-	bool	 ok;
-
 	(void)cl;
-	ok = mongoc_collection_write_command_with_opts(c, &op->filter, NULL, &reply, be);
-	bson_destroy(&reply);
-	return ok;
+	return mongoc_collection_write_command_with_opts(c, &op->filter, opts, reply, be);
 }
 
 static int
-insert_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+insert_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, const bson_t *opts,
+    bson_t *reply, bson_error_t *be)
 {
-	bson_t	 reply;
-	bool	 ok;
-
 	(void)cl;
-	ok = mongoc_collection_insert_one(c, &op->doc, NULL, &reply, be);
-	bson_destroy(&reply);
-	return ok;
+	return mongoc_collection_insert_one(c, &op->doc, opts, reply, be);
 }
 
 static int
-find_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+find_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, const bson_t *opts,
+    bson_t *reply, bson_error_t *be)
 {
 	mongoc_cursor_t		*cur;
-	const bson_t		*doc;
+	const bson_t		*doc, *err;
 	struct json_object	*v;
 	struct nf_error		 ce;
 	int			 ok = 1;
 
 	(void)cl;
+	bson_init(reply);
 	json_object_put(op->out);
 	op->out = json_object_new_array();
-	cur = mongoc_collection_find_with_opts(c, &op->filter, &op->doc, NULL);
+	cur = mongoc_collection_find_with_opts(c, &op->filter, opts, NULL);
 	while (ok && mongoc_cursor_next(cur, &doc)) {
 		if (nf_bsonjson_to_json(doc, &v, &ce) != NF_OK) {
 			bson_set_error(be, NF_BJ_DOMAIN, 1, "result conversion: %s", ce.message);
@@ -436,37 +649,38 @@ find_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t
 			ok = 0;
 		}
 	}
-	if (ok && mongoc_cursor_error(cur, be))
+	if (ok && mongoc_cursor_error_document(cur, be, &err)) {
+		bson_destroy(reply);
+		bson_copy_to(err, reply);
 		ok = 0;
+	}
 	mongoc_cursor_destroy(cur);
 	return ok;
 }
 
 static int
-count_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+count_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, const bson_t *opts,
+    bson_t *reply, bson_error_t *be)
 {
 	(void)cl;
-	op->n = mongoc_collection_count_documents(c, &op->filter, NULL, NULL, NULL, be);
+	op->n = mongoc_collection_count_documents(c, &op->filter, opts, NULL, reply, be);
 	return op->n >= 0;
 }
 
 static int
-update_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+update_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, const bson_t *opts,
+    bson_t *reply, bson_error_t *be)
 {
-	bson_t	 opts = BSON_INITIALIZER, reply;
 	bool	 ok;
 
 	(void)cl;
-	BSON_APPEND_BOOL(&opts, "upsert", (op->flags & NF_STORE_UPSERT) != 0);
 	if (op->replace)
-		ok = mongoc_collection_replace_one(c, &op->filter, &op->doc, &opts, &reply, be);
+		ok = mongoc_collection_replace_one(c, &op->filter, &op->doc, opts, reply, be);
 	else if (op->flags & NF_STORE_MULTI)
-		ok = mongoc_collection_update_many(c, &op->filter, &op->doc, &opts, &reply, be);
+		ok = mongoc_collection_update_many(c, &op->filter, &op->doc, opts, reply, be);
 	else
-		ok = mongoc_collection_update_one(c, &op->filter, &op->doc, &opts, &reply, be);
-	op->n = ok ? reply_int(&reply, "matchedCount") + reply_int(&reply, "upsertedCount") : 0;
-	bson_destroy(&reply);
-	bson_destroy(&opts);
+		ok = mongoc_collection_update_one(c, &op->filter, &op->doc, opts, reply, be);
+	op->n = ok ? reply_int(reply, "matchedCount") + reply_int(reply, "upsertedCount") : 0;
 	return ok;
 }
 
@@ -494,36 +708,58 @@ fam_result(struct op *op, const bson_t *reply, bson_error_t *be)
 	return 1;
 }
 
-static int
-fam_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+/* The driver's findAndModify options for op, with opts (a session) added. */
+static mongoc_find_and_modify_opts_t *
+fam_options(const struct op *op, const bson_t *opts)
 {
-	bson_t	 reply;
-	int	 ok;
+	mongoc_find_and_modify_opts_t	*fam = mongoc_find_and_modify_opts_new();
+	int				 f = MONGOC_FIND_AND_MODIFY_NONE;
+
+	if (!bson_empty(&op->sort))
+		mongoc_find_and_modify_opts_set_sort(fam, &op->sort);
+	if (op->flags & NF_STORE_REMOVE)
+		f |= MONGOC_FIND_AND_MODIFY_REMOVE;
+	else
+		mongoc_find_and_modify_opts_set_update(fam, &op->doc);
+	if ((op->flags & NF_STORE_UPSERT) && !(op->flags & NF_STORE_REMOVE))
+		f |= MONGOC_FIND_AND_MODIFY_UPSERT;
+	if ((op->flags & NF_STORE_NEW) && !(op->flags & NF_STORE_REMOVE))
+		f |= MONGOC_FIND_AND_MODIFY_RETURN_NEW;
+	mongoc_find_and_modify_opts_set_flags(fam, (mongoc_find_and_modify_flags_t)f);
+	if (!bson_empty(opts))
+		mongoc_find_and_modify_opts_append(fam, opts);
+	return fam;
+}
+
+static int
+fam_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, const bson_t *opts,
+    bson_t *reply, bson_error_t *be)
+{
+	mongoc_find_and_modify_opts_t	*fam;
+	int				 ok;
 
 	(void)cl;
 	json_object_put(op->out);
 	op->out = NULL;
 	op->upserted = 0;
-	ok = mongoc_collection_find_and_modify_with_opts(c, &op->filter, op->fam, &reply, be);
-	if (ok)
-		ok = fam_result(op, &reply, be);
-	bson_destroy(&reply);
-	return ok;
+	fam = fam_options(op, opts);
+	ok = mongoc_collection_find_and_modify_with_opts(c, &op->filter, fam, reply, be);
+	mongoc_find_and_modify_opts_destroy(fam);
+	return ok && fam_result(op, reply, be);
 }
 
 static int
-delete_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, bson_error_t *be)
+delete_fn(struct op *op, mongoc_client_t *cl, mongoc_collection_t *c, const bson_t *opts,
+    bson_t *reply, bson_error_t *be)
 {
-	bson_t	 reply;
 	bool	 ok;
 
 	(void)cl;
 	if (op->flags & NF_STORE_MULTI)
-		ok = mongoc_collection_delete_many(c, &op->filter, NULL, &reply, be);
+		ok = mongoc_collection_delete_many(c, &op->filter, opts, reply, be);
 	else
-		ok = mongoc_collection_delete_one(c, &op->filter, NULL, &reply, be);
-	op->n = ok ? reply_int(&reply, "deletedCount") : 0;
-	bson_destroy(&reply);
+		ok = mongoc_collection_delete_one(c, &op->filter, opts, reply, be);
+	op->n = ok ? reply_int(reply, "deletedCount") : 0;
 	return ok;
 }
 
@@ -640,6 +876,7 @@ mongo_ping(void *impl, struct nf_error *e)
 	enum nf_err	 rc;
 
 	op_init(&op, "ping", NULL, ping_fn);
+	op.own = 1;	/* "ping" is not allowed in a transaction */
 	BSON_APPEND_INT32(&op.filter, "ping", 1);
 	rc = run(impl, &op, e);
 	op_cleanup(&op);
@@ -678,6 +915,7 @@ mongo_ensure_index(void *impl, const char *coll, const struct nf_index *ix,
 	enum nf_err	 rc;
 
 	op_init(&op, "createIndexes", coll, index_fn);
+	op.own = 1;	/* see "Atomic units" at the top */
 	BSON_APPEND_UTF8(&op.filter, "createIndexes", coll);
 	bson_append_array_begin(&op.filter, "indexes", -1, &arr);
 	bson_append_document_begin(&arr, "0", -1, &spec);
@@ -723,14 +961,14 @@ mongo_find(void *impl, const char *coll, struct json_object *filter,
 	if ((rc = nf_bsonjson_from_json(filter, &op.filter, e)) != NF_OK)
 		goto out;
 	if (o != NULL && o->sort != NULL) {
-		bson_append_document_begin(&op.doc, "sort", -1, &sort);
+		bson_append_document_begin(&op.opts, "sort", -1, &sort);
 		sort_bson(o->sort, &sort);
-		bson_append_document_end(&op.doc, &sort);
+		bson_append_document_end(&op.opts, &sort);
 	}
 	if (o != NULL && o->limit > 0)
-		BSON_APPEND_INT64(&op.doc, "limit", o->limit);
+		BSON_APPEND_INT64(&op.opts, "limit", o->limit);
 	if (o != NULL && o->skip > 0)
-		BSON_APPEND_INT64(&op.doc, "skip", o->skip);
+		BSON_APPEND_INT64(&op.opts, "skip", o->skip);
 	if ((rc = run(impl, &op, e)) == NF_OK) {
 		*out = op.out;
 		op.out = NULL;
@@ -767,6 +1005,7 @@ mongo_update(void *impl, const char *coll, struct json_object *filter,
 		*matched = 0;
 	op_init(&op, "update", coll, update_fn);
 	op.flags = flags;
+	BSON_APPEND_BOOL(&op.opts, "upsert", (flags & NF_STORE_UPSERT) != 0);
 	if ((rc = nf_bsonjson_from_json(filter, &op.filter, e)) != NF_OK ||
 	    (rc = update_bson(filter, update, flags, &op, e)) != NF_OK)
 		goto out;
@@ -780,28 +1019,6 @@ mongo_update(void *impl, const char *coll, struct json_object *filter,
 out:
 	op_cleanup(&op);
 	return rc;
-}
-
-static void
-fam_options(struct op *op, struct json_object *sort, unsigned flags)
-{
-	bson_t		 s = BSON_INITIALIZER;
-	int		 f = MONGOC_FIND_AND_MODIFY_NONE;
-
-	op->fam = mongoc_find_and_modify_opts_new();
-	sort_bson(sort, &s);
-	if (!bson_empty(&s))
-		mongoc_find_and_modify_opts_set_sort(op->fam, &s);
-	bson_destroy(&s);
-	if (flags & NF_STORE_REMOVE)
-		f |= MONGOC_FIND_AND_MODIFY_REMOVE;
-	else
-		mongoc_find_and_modify_opts_set_update(op->fam, &op->doc);
-	if ((flags & NF_STORE_UPSERT) && !(flags & NF_STORE_REMOVE))
-		f |= MONGOC_FIND_AND_MODIFY_UPSERT;
-	if ((flags & NF_STORE_NEW) && !(flags & NF_STORE_REMOVE))
-		f |= MONGOC_FIND_AND_MODIFY_RETURN_NEW;
-	mongoc_find_and_modify_opts_set_flags(op->fam, (mongoc_find_and_modify_flags_t)f);
 }
 
 static enum nf_err
@@ -819,7 +1036,8 @@ mongo_find_and_modify(void *impl, const char *coll, struct json_object *filter,
 	if (!(flags & NF_STORE_REMOVE) &&
 	    (rc = update_bson(filter, update, flags, &op, e)) != NF_OK)
 		goto out;
-	fam_options(&op, sort, flags);
+	op.flags = flags;
+	sort_bson(sort, &op.sort);
 	if ((rc = run(impl, &op, e)) != NF_OK)
 		goto out;
 	if (op.out == NULL && !op.upserted) {
@@ -851,6 +1069,162 @@ mongo_delete(void *impl, const char *coll, struct json_object *filter, unsigned 
 	return rc;
 }
 
+/* ---- atomic units ---------------------------------------------------- */
+
+static void
+log_no_txn(void)
+{
+	nf_log(NF_LOG_WARN, "mongo: the server does not support transactions (not a "
+	    "replica set?): atomic units run their operations one by one");
+}
+
+/*
+ * with_transaction's callback: one attempt of fn.  It fails when fn fails
+ * or when one of fn's operations failed (the server aborted the
+ * transaction then, so a fn that went on must not commit).  The failed
+ * operation's reply goes back to the driver so its TransientTransactionError
+ * label makes it run the unit again, up to UNIT_RETRY_MS in all.
+ */
+static bool
+unit_attempt(mongoc_client_session_t *sess, void *ctx, bson_t **reply, bson_error_t *be)
+{
+	struct unit	*u = ctx;
+
+	(void)sess;
+	unit_reset(u);
+	if (u->attempts > 0 && nf_mono_ms() >= u->deadline) {
+		u->gave_up = 1;
+		bson_set_error(be, NF_BJ_DOMAIN, 4, "unit retried for %d ms", UNIT_RETRY_MS);
+		return false;
+	}
+	u->attempts++;
+	u->rc = u->fn(u->st, u->ctx, u->e);
+	if (u->no_txn) {
+		bson_set_error(be, NF_BJ_DOMAIN, 5, "no transactions");
+		return false;
+	}
+	if (u->failed != NF_OK) {
+		*be = u->failed_be;
+		*reply = bson_copy(&u->failed_reply);
+		return false;
+	}
+	if (u->rc != NF_OK) {
+		bson_set_error(be, NF_BJ_DOMAIN, 6, "the unit's function failed");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * What nf_store_atomic returns after with_transaction gave ok, reply and
+ * be: a transient failure that outlived the retries is NF_EUNAVAIL; fn's
+ * own error is returned as fn set it; an operation error fn went past is
+ * that operation's error (a duplicate key: NF_ECONFLICT); a failed commit
+ * is mapped like any operation's error.
+ */
+static enum nf_err
+unit_result(const struct unit *u, int ok, const bson_t *reply, const bson_error_t *be,
+    struct nf_error *e)
+{
+	if (ok)
+		return NF_OK;
+	if (u->gave_up || is_transient(reply)) {
+		nf_log(NF_LOG_WARN, "mongo: atomic unit given up after %d attempts",
+		    u->attempts);
+		return nf_error_set(e, NF_EUNAVAIL, "store_unavailable", NULL,
+		    "the document store is busy, try again later");
+	}
+	if (u->rc != NF_OK)
+		return u->rc;
+	if (u->failed != NF_OK) {
+		if (e != NULL)
+			*e = u->failed_err;
+		return u->failed;
+	}
+	return map_error(u->attempts > 0 ? "commitTransaction" : "startTransaction", NULL,
+	    be, e);
+}
+
+/* Start u's session and run fn in a transaction on it. */
+static enum nf_err
+unit_run(struct unit *u, struct nf_error *e)
+{
+	mongoc_transaction_opt_t	*to;
+	bson_error_t			 be;
+	bson_t				 reply;
+	enum nf_err			 rc;
+	bool				 ok;
+
+	memset(&be, 0, sizeof(be));
+	if ((u->cl = mongoc_client_pool_pop(u->m->pool)) == NULL)
+		return nf_error_set(e, NF_EUNAVAIL, "store_unavailable", NULL,
+		    "the document store is unavailable");
+	if ((u->sess = mongoc_client_start_session(u->cl, NULL, &be)) == NULL) {
+		if (is_no_txn(&be)) {
+			u->no_txn = 1;
+			return NF_OK;
+		}
+		return map_error("startSession", NULL, &be, e);
+	}
+	to = txn_opts_new();
+	u->deadline = nf_mono_ms() + UNIT_RETRY_MS;
+	cur_unit = u;
+	ok = mongoc_client_session_with_transaction(u->sess, unit_attempt, to, u, &reply, &be);
+	cur_unit = NULL;
+	mongoc_transaction_opts_destroy(to);
+	if (!ok && is_no_txn(&be))
+		u->no_txn = 1;
+	rc = u->no_txn ? NF_OK : unit_result(u, ok, &reply, &be, e);
+	bson_destroy(&reply);
+	return rc;
+}
+
+/* A unit inside a unit joins it: MongoDB has no savepoints, so its
+ * failure fails the whole unit (see "Atomic units" at the top). */
+static enum nf_err
+unit_nested(struct unit *u, struct nf_store *st, nf_store_atomic_fn fn, void *ctx,
+    struct nf_error *e)
+{
+	enum nf_err	 rc;
+
+	if ((rc = fn(st, ctx, e)) != NF_OK)
+		unit_note(u, rc, e, NULL, NULL);
+	return rc;
+}
+
+static enum nf_err
+mongo_atomic(void *impl, struct nf_store *st, nf_store_atomic_fn fn, void *ctx,
+    struct nf_error *e)
+{
+	struct mongo	*m = impl;
+	struct unit	 u;
+	enum nf_err	 rc;
+
+	if (cur_unit != NULL && cur_unit->m == m)
+		return unit_nested(cur_unit, st, fn, ctx, e);
+	if (m->no_txn)
+		return fn(st, ctx, e);
+	memset(&u, 0, sizeof(u));
+	u.m = m;
+	u.st = st;
+	u.fn = fn;
+	u.ctx = ctx;
+	u.e = e;
+	bson_init(&u.failed_reply);
+	rc = unit_run(&u, e);
+	if (u.sess != NULL)
+		mongoc_client_session_destroy(u.sess);
+	if (u.cl != NULL)
+		mongoc_client_pool_push(m->pool, u.cl);
+	bson_destroy(&u.failed_reply);
+	if (!u.no_txn)
+		return rc;
+	/* Nothing was written: the server refused the first operation. */
+	m->no_txn = 1;
+	pthread_once(&no_txn_once, log_no_txn);
+	return fn(st, ctx, e);
+}
+
 /*
  * The module's one entry point, looked up by store.c with dlsym.  The
  * module is compiled with -fvisibility=hidden, so everything else
@@ -869,4 +1243,5 @@ const struct nf_store_ops nf_store_mongo_ops = {
 	.update = mongo_update,
 	.find_and_modify = mongo_find_and_modify,
 	.delete = mongo_delete,
+	.atomic = mongo_atomic,
 };

@@ -18,6 +18,7 @@
 
 #include <json-c/json.h>
 
+#include "cors.h"
 #include "json.h"
 #include "nonflex.h"
 #include "tenant.h"
@@ -207,6 +208,9 @@ tenant_cleanup(struct nf_tenant *t)
 	size_t	 i;
 
 	faq_free(&t->ai);
+	for (i = 0; i < t->webchat.nallowed_origins; i++)
+		free(t->webchat.allowed_origins[i]);
+	free(t->webchat.allowed_origins);
 	for (i = 0; i < NF_ARRAY_LEN(fields); i++)
 		free(*slot(t, &fields[i]));
 	free(t->id);
@@ -230,6 +234,26 @@ load_cache_ttl(struct nf_tenant *t, struct json_object *jt, struct nf_error *e)
 		return nf_error_set(e, NF_EINVAL, "invalid_tenants", "cacheTtlS",
 		    "tenant %s: crm.cacheTtlS must be an integer from 0 to 86400", t->id);
 	t->crm.cache_ttl_s = n;
+	return NF_OK;
+}
+
+/* ai.dailyTokenBudget: optional whole tokens per UTC day (0: unlimited). */
+static enum nf_err
+load_token_budget(struct nf_tenant *t, struct json_object *jt, struct nf_error *e)
+{
+	struct json_object	*sec, *v;
+	int64_t			 n;
+
+	t->ai.daily_token_budget = -1;
+	if (!json_object_object_get_ex(jt, "ai", &sec) ||
+	    !json_object_is_type(sec, json_type_object) ||
+	    !json_object_object_get_ex(sec, "dailyTokenBudget", &v) || v == NULL)
+		return NF_OK;
+	n = json_object_get_int64(v);
+	if (!json_object_is_type(v, json_type_int) || n < 0 || n > 1000000000000LL)
+		return nf_error_set(e, NF_EINVAL, "invalid_tenants", "dailyTokenBudget",
+		    "tenant %s: ai.dailyTokenBudget must be an integer from 0 to 10^12", t->id);
+	t->ai.daily_token_budget = n;
 	return NF_OK;
 }
 
@@ -310,6 +334,45 @@ load_faq(struct nf_tenant *t, struct json_object *jt, struct nf_error *e)
 	return NF_OK;
 }
 
+/* webchat.allowedOrigins: optional array of origins (cors.h); a "${ENV}"
+ * entry whose variable is unset is left out, so a deployment can add its
+ * site without editing the file. */
+static enum nf_err
+load_webchat(struct nf_tenant *t, struct json_object *jt, struct nf_error *e)
+{
+	struct json_object	*sec, *list, *v;
+	const char		*s;
+	size_t			 i, n;
+
+	if (!json_object_object_get_ex(jt, "webchat", &sec) || sec == NULL)
+		return NF_OK;
+	if (!json_object_is_type(sec, json_type_object))
+		return nf_error_set(e, NF_EINVAL, "invalid_tenants", "webchat",
+		    "tenant %s: webchat must be an object", t->id);
+	if (!json_object_object_get_ex(sec, "allowedOrigins", &list) || list == NULL)
+		return NF_OK;
+	if (!json_object_is_type(list, json_type_array) ||
+	    (n = json_object_array_length(list)) > NF_CORS_ORIGINS_MAX)
+		return nf_error_set(e, NF_EINVAL, "invalid_tenants", "allowedOrigins",
+		    "tenant %s: webchat.allowedOrigins must be an array of at most %d origins",
+		    t->id, NF_CORS_ORIGINS_MAX);
+	t->webchat.allowed_origins = nf_xcalloc(n > 0 ? n : 1, sizeof(char *));
+	for (i = 0; i < n; i++) {
+		v = json_object_array_get_idx(list, i);
+		if (!json_object_is_type(v, json_type_string))
+			s = "";
+		else if ((s = expand(json_object_get_string(v))) == NULL)
+			continue;
+		if (!nf_cors_valid_origin(s))
+			return nf_error_set(e, NF_EINVAL, "invalid_tenants", "allowedOrigins",
+			    "tenant %s: webchat.allowedOrigins[%zu] must be an origin such as "
+			    "\"https://shop.example\" (scheme, host, optional port; no path)",
+			    t->id, i);
+		t->webchat.allowed_origins[t->webchat.nallowed_origins++] = nf_xstrdup(s);
+	}
+	return NF_OK;
+}
+
 static enum nf_err
 load_tenant(struct nf_tenant *t, const char *key, struct json_object *jt,
     struct nf_error *e)
@@ -336,7 +399,11 @@ load_tenant(struct nf_tenant *t, const char *key, struct json_object *jt,
 			return rc;
 	if ((rc = load_cache_ttl(t, jt, e)) != NF_OK)
 		return rc;
+	if ((rc = load_token_budget(t, jt, e)) != NF_OK)
+		return rc;
 	if ((rc = load_faq(t, jt, e)) != NF_OK)
+		return rc;
+	if ((rc = load_webchat(t, jt, e)) != NF_OK)
 		return rc;
 	pub = nf_tenant_public_json(t);
 	s = nf_json_str(pub, &t->public_len);

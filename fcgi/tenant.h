@@ -51,6 +51,10 @@ struct nf_tenant_ai {
 	char			*language;          /* "en", "es", ... */
 	struct nf_tenant_intent	*faq;               /* the offline responder's */
 	size_t			 nfaq;
+	int64_t			 daily_token_budget; /* ai.dailyTokenBudget: OpenAI tokens
+						     * per UTC day (0: unlimited), or -1
+						     * when absent: NONFLEX_AI_DAILY_TOKEN_
+						     * BUDGET applies (ai_budget.h) */
 };
 
 struct nf_tenant_crm {
@@ -60,6 +64,14 @@ struct nf_tenant_crm {
 					     * absent: NONFLEX_CRM_CACHE_TTL_S applies */
 };
 
+/* webchat.allowedOrigins: the websites whose pages may embed the web-chat
+ * widget (cors.h); each a serialized origin, "${ENV}" entries expanded and
+ * dropped when unset. */
+struct nf_tenant_webchat {
+	char	**allowed_origins;
+	size_t	  nallowed_origins;
+};
+
 struct nf_tenant {
 	char			*id;        /* slug, equals its key in the file */
 	char			*name;
@@ -67,6 +79,7 @@ struct nf_tenant {
 	struct nf_tenant_twilio	 twilio;
 	struct nf_tenant_ai	 ai;
 	struct nf_tenant_crm	 crm;
+	struct nf_tenant_webchat webchat;
 	char			*public_json;  /* nf_tenant_public_json, serialized */
 	size_t			 public_len;
 };

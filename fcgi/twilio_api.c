@@ -12,10 +12,12 @@
  */
 #include "autoconfig.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <curl/curl.h>
 #include <json-c/json.h>
@@ -226,29 +228,164 @@ has_message_id(struct json_object *msg, const char *message_id)
 	return yes;
 }
 
+/* ms since epoch of a message's date_created ("2015-12-16T22:18:37Z",
+ * fractions allowed), or -1 when absent or unreadable. */
+static int64_t
+created_ms(struct json_object *msg)
+{
+	const char	*s = nf_json_field_str(msg, "date_created"), *end;
+	struct tm	 tm;
+	time_t		 t;
+
+	if (s == NULL)
+		return -1;
+	memset(&tm, 0, sizeof(tm));
+	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) == NULL)
+		return -1;
+	if (*end == '.')
+		for (end++; *end >= '0' && *end <= '9'; end++)
+			continue;
+	if (strcmp(end, "Z") != 0 && strcmp(end, "+00:00") != 0)
+		return -1;
+	if ((t = timegm(&tm)) == (time_t)-1)
+		return -1;
+	return (int64_t)t * 1000;
+}
+
+/* One page of a find: *found when our id is on it, *older when a message
+ * on it predates the bound (the walk need not go further). */
+static void
+scan_page(struct json_object *page, const char *message_id, int64_t not_before_ms,
+    struct json_object **found, int *older)
+{
+	struct json_object	*arr, *m;
+	size_t			 i, n;
+	int64_t			 at;
+
+	if (!json_object_object_get_ex(page, "messages", &arr))
+		return;
+	n = json_object_array_length(arr);
+	for (i = 0; i < n && *found == NULL; i++) {
+		m = json_object_array_get_idx(arr, i);
+		if (has_message_id(m, message_id))
+			*found = json_object_get(m);    /* outlives the page */
+		else if ((at = created_ms(m)) >= 0 && at < not_before_ms)
+			*older = 1;
+	}
+}
+
+/*
+ * The next page's path (relative to base, new string) into *next, NULL at
+ * the end: meta.next_page_url must stay on base (SSRF) and must not be a
+ * page already read (a loop).
+ */
+static enum nf_err
+next_page(const char *base, struct json_object *page, char **seen, int nseen, char **next,
+    struct nf_error *err)
+{
+	struct json_object	*meta, *v;
+	char			*url;
+	size_t			 blen = strlen(base);
+	int			 i;
+
+	*next = NULL;
+	if (!json_object_object_get_ex(page, "meta", &meta) ||
+	    !json_object_object_get_ex(meta, "next_page_url", &v) ||
+	    !json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)
+		return NF_OK;
+	url = nf_tw_page_url(base, json_object_get_string(v));
+	if (url == NULL || strncmp(url, base, blen) != 0 || url[blen] != '/') {
+		free(url);
+		return nf_error_set(err, NF_EUPSTREAM, "twilio_bad_page_link", NULL,
+		    "Twilio's next-page link leaves the configured base URL");
+	}
+	*next = nf_xstrdup(url + blen);
+	free(url);
+	for (i = 0; i < nseen; i++)
+		if (strcmp(seen[i], *next) == 0) {
+			free(*next);
+			*next = NULL;
+			return nf_error_set(err, NF_EUPSTREAM, "twilio_page_loop", NULL,
+			    "Twilio's next-page link repeats page %d", i + 1);
+		}
+	return NF_OK;
+}
+
+/* Keep what a caller may report of a page request, without its body. */
+static void
+keep_outcome(struct nf_tw_result *out, struct nf_tw_result *res)
+{
+	if (out == NULL)
+		return;
+	nf_tw_result_cleanup(out);
+	*out = *res;
+	out->body = NULL;
+}
+
+enum nf_err
+nf_twapi_message_find_since(struct nf_tw_client *c, const struct nf_tenant *t,
+    const char *conversation_sid, const char *message_id, int64_t not_before_ms,
+    int max_pages, struct json_object **found, struct nf_tw_result *out,
+    struct nf_error *err)
+{
+	struct nf_tw_result	 res;
+	const char		*base = nf_tw_base_url(c, NF_TW_CONVERSATIONS);
+	char			**seen = NULL, *path = NULL;
+	int			 nseen = 0, older = 0, i;
+	enum nf_err		 rc;
+
+	*found = NULL;
+	memset(&res, 0, sizeof(res));
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	if ((rc = conversation_sids(t, conversation_sid, err)) != NF_OK)
+		return rc;
+	if (!nf_valid_request_id(message_id))
+		return bad_field(err, "message_id", "must be 1 to 128 of [A-Za-z0-9._:-]");
+	if (max_pages < 1)
+		return bad_field(err, "max_pages", "must be at least 1");
+	path = nf_xasprintf("/v1/Services/%s/Conversations/%s/Messages?Order=desc&PageSize=%d",
+	    t->twilio.conversations_service_sid, conversation_sid, LIST_PAGE_SIZE);
+	seen = nf_xcalloc((size_t)max_pages, sizeof(*seen));
+	for (;;) {
+		if (nseen == max_pages) {
+			rc = nf_error_set(err, NF_EUPSTREAM, "twilio_find_incomplete", NULL,
+			    "message %s: not among the newest %d pages of the conversation",
+			    message_id, max_pages);
+			break;
+		}
+		rc = nf_tw_request(c, t, NF_TW_CONVERSATIONS, "GET", path, NULL, NULL,
+		    NF_TW_IDEMPOTENT, &res, err);
+		seen[nseen++] = path;
+		path = NULL;
+		if (rc == NF_OK && !json_object_is_type(res.body, json_type_object))
+			rc = nf_error_set(err, NF_EUPSTREAM, "twilio_bad_response", NULL,
+			    "a Twilio list page is not a JSON object");
+		if (rc != NF_OK)
+			break;
+		scan_page(res.body, message_id, not_before_ms, found, &older);
+		if (*found != NULL || older ||
+		    (rc = next_page(base, res.body, seen, nseen, &path, err)) != NF_OK ||
+		    path == NULL)
+			break;
+		nf_tw_result_cleanup(&res);
+	}
+	keep_outcome(out, &res);
+	nf_tw_result_cleanup(&res);
+	for (i = 0; i < nseen; i++)
+		free(seen[i]);
+	free(seen);
+	free(path);
+	return rc;
+}
+
 enum nf_err
 nf_twapi_message_find(struct nf_tw_client *c, const struct nf_tenant *t,
     const char *conversation_sid, const char *message_id, int max_pages,
     struct json_object **found, struct nf_error *err)
 {
-	struct json_object	*items = NULL, *m;
-	size_t			 i, n;
-	enum nf_err		 rc;
-
-	*found = NULL;
-	if (!nf_valid_request_id(message_id))
-		return bad_field(err, "message_id", "must be 1 to 128 of [A-Za-z0-9._:-]");
-	if ((rc = nf_twapi_messages_list(c, t, conversation_sid, LIST_PAGE_SIZE, max_pages,
-	    &items, err)) != NF_OK)
-		return rc;
-	n = json_object_array_length(items);
-	for (i = 0; i < n && *found == NULL; i++) {
-		m = json_object_array_get_idx(items, i);
-		if (has_message_id(m, message_id))
-			*found = json_object_get(m);   /* outlives items */
-	}
-	json_object_put(items);
-	return NF_OK;
+	return nf_twapi_message_find_since(c, t, conversation_sid, message_id, INT64_MIN,
+	    max_pages, found, NULL, err);
 }
 
 enum nf_err

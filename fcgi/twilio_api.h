@@ -63,10 +63,35 @@ enum nf_err	 nf_twapi_messages_list(struct nf_tw_client *, const struct nf_tenan
 		    struct json_object **items, struct nf_error *);
 
 /*
- * Reconciliation after an ambiguous create: the message of the
- * conversation whose Attributes carry NF_TWAPI_MESSAGE_ID_ATTR =
- * message_id, looking at the newest max_pages pages of 100.  NF_OK with
- * *found a new reference (caller puts it), or NULL when no message has it.
+ * Reconciliation after an ambiguous create (RELIABILITY battery 25): walk
+ * the conversation's messages newest first (Order=desc, pages of 100,
+ * following meta.next_page_url) and stop at the first of
+ *  - a message whose Attributes carry NF_TWAPI_MESSAGE_ID_ATTR =
+ *    message_id: NF_OK, *found a new reference (caller puts it);
+ *  - a page holding a message created (date_created) before
+ *    not_before_ms, ms since epoch: the caller passes the time of its first
+ *    attempt minus a margin for clock skew, so everything older cannot be
+ *    ours: NF_OK, *found NULL (Twilio does not have it);
+ *  - the end of the list: NF_OK, *found NULL.
+ * Long conversations are fine: only the pages newer than the bound are
+ * read.  max_pages (>= 1) caps the walk; reaching it before the bound is
+ * NF_EUPSTREAM "twilio_find_incomplete" (the outcome stays unknown, which
+ * is never reported as "not found").  A next-page link seen before is
+ * NF_EUPSTREAM "twilio_page_loop", one leaving the base URL
+ * "twilio_bad_page_link" (SSRF).  Other errors: as nf_tw_request.  out
+ * (may be NULL) receives the last page request's status, attempts, Twilio
+ * code and message (body NULL), e.g. 401 / 20003 for bad credentials.
+ */
+enum nf_err	 nf_twapi_message_find_since(struct nf_tw_client *, const struct nf_tenant *,
+		    const char *conversation_sid, const char *message_id, int64_t not_before_ms,
+		    int max_pages, struct json_object **found, struct nf_tw_result *out,
+		    struct nf_error *);
+
+/*
+ * nf_twapi_message_find_since without a time bound: the whole list, at
+ * most max_pages pages of 100 (more: NF_EUPSTREAM
+ * "twilio_find_incomplete").  NF_OK with *found a new reference (caller
+ * puts it), or NULL when no message has our id.
  */
 enum nf_err	 nf_twapi_message_find(struct nf_tw_client *, const struct nf_tenant *,
 		    const char *conversation_sid, const char *message_id, int max_pages,

@@ -8,7 +8,10 @@
 // an EventSource: it cannot send headers) for bot and agent replies.
 //
 // It talks to the origin the script was loaded from, so the tenant is the
-// one that host resolves to.  Plain DOM, no dependencies; styles are set
+// one that host resolves to.  The embedding page is another origin: the
+// browser lets it through only when the tenant lists that origin in
+// webchat.allowedOrigins (fcgi/cors.h); the token travels as a bearer
+// header (or ?token= for the stream), never as a cookie.  Plain DOM, no dependencies; styles are set
 // through the CSSOM (element.style), which a strict CSP ("style-src
 // 'self'") allows, and text is only ever inserted as text, never HTML.
 //

@@ -3,15 +3,19 @@
 // POST /api/ai/reply answers from the fake with the tenant's key, model,
 // system prompt (Spanish for tenant2) and tools; the content filter hands
 // off without calling OpenAI; a tool call round trip reads ORD-1000 from
-// the seeded store and create_ticket opens a ticket; an OpenAI that
-// stalls, fails (500, 429), answers garbage or loops over tools is a
-// handoff within the timeout, never an error; a tenant without a key gets
+// the seeded store and create_ticket opens a ticket; a 429, 5xx, dropped
+// connection or stalled attempt is retried (NONFLEX_AI_RETRIES, backoff,
+// Retry-After honoured up to its cap) and answered when OpenAI recovers;
+// an OpenAI that keeps failing, stalls, answers garbage or loops over
+// tools is a handoff within the timeout, never an error; a tenant without a key gets
 // the offline responder (tenant2's Spanish intents); aiEnabled false is a
 // handoff; validation names the field; no session is 401.  Through the
 // whole pipeline: a signed WhatsApp message is answered by the ai.reply
 // job in nonflex-jobs (bot message stored once, queued for delivery), and
 // "agent please" hands the conversation off (status queued, event on the
-// agents' queue topic).  stopChecked proves no key reached a log or a
+// agents' queue topic); an OpenAI failing every retry hands the customer
+// to a human too (told so, status queued) while the webhook still
+// answers at once.  The daily token budget: ai-budget.test.mjs.  stopChecked proves no key reached a log or a
 // response.
 //
 // SPDX-License-Identifier: MIT
@@ -29,7 +33,8 @@ import { subscribe } from './lib/sse.mjs';
 import { SECRET_ENV, startStack } from './lib/stack.mjs';
 import { signedPost } from './lib/twilio-sign.mjs';
 
-const TIMEOUT_MS = 1500;
+const TIMEOUT_MS = 1500;                  // a whole answer, retries included
+const ATTEMPT_MS = 600;                   // one attempt
 const AC1 = 'AC00000000000000000000000000000001';
 const MICHAEL = '+15555551234';           // infra/seed/demo.json, owns ORD-1000
 
@@ -47,6 +52,7 @@ before(async () => {
 		OPENAI_BASE_URL: fake.url,
 		NONFLEX_OPENAI_ALLOW_PRIVATE: '1',
 		NONFLEX_OPENAI_TIMEOUT_MS: String(TIMEOUT_MS),
+		NONFLEX_OPENAI_ATTEMPT_TIMEOUT_MS: String(ATTEMPT_MS),
 		NONFLEX_AI_TOOL_ROUNDS: '2',
 		NONFLEX_LOGIN_IP_MAX: '1000',
 	} });
@@ -166,7 +172,7 @@ describe('POST /api/ai/reply', () => {
 		assert.equal(b.source, 'openai');
 	});
 
-	test('OpenAI stalling is a handoff within the timeout', async () => {
+	test('OpenAI stalling is retried, then a handoff within the timeout', async () => {
 		fake.reset();
 		fake.setMode('stall');
 		const t0 = Date.now();
@@ -174,18 +180,64 @@ describe('POST /api/ai/reply', () => {
 		const took = Date.now() - t0;
 		assert.equal(b.handoff, true);
 		assert.equal(b.reason, 'ai_unavailable');
-		assert.ok(took >= TIMEOUT_MS - 100 && took < TIMEOUT_MS + 2000, `took ${took} ms`);
+		// two attempts of ATTEMPT_MS fit in the deadline, never a third
+		assert.equal(fake.requests.length, 2);
+		assert.ok(took >= 2 * ATTEMPT_MS && took < TIMEOUT_MS + 1000, `took ${took} ms`);
 		fake.reset();
 	});
 
-	test('500, 429, garbage, no choices and endless tool calls are handoffs', async () => {
-		for (const mode of ['500', '429', 'garbage', 'empty']) {
+	test('a stalled first attempt is answered by the retry', async () => {
+		fake.reset();
+		fake.setMode('stall', { times: 1 });
+		const b = await answer({ userMsg: 'still there?' });
+		assert.deepEqual(b, { reply: 'Echo: still there?', handoff: false, reason: null,
+			source: 'openai' });
+		assert.equal(fake.requests.length, 2);
+		fake.reset();
+	});
+
+	test('500, 503, 429 and a dropped connection are retried until OpenAI answers', async () => {
+		for (const mode of ['500', '503', '429', 'reset']) {
+			fake.reset();
+			fake.setMode(mode, { times: 2 });
+			const b = await answer({ userMsg: `hello ${mode}` });
+			assert.deepEqual(b, { reply: `Echo: hello ${mode}`, handoff: false, reason: null,
+				source: 'openai' }, mode);
+			assert.equal(fake.requests.length, 3, mode);     // NONFLEX_AI_RETRIES=2
+			// backoff: never two attempts back to back
+			const gap = fake.requests[1].at - fake.requests[0].at;
+			assert.ok(gap >= 100, `${mode}: retried after ${gap} ms`);
+		}
+	});
+
+	test('Retry-After is honoured within its cap; a longer one is a handoff at once', async () => {
+		fake.reset();
+		fake.setMode('429', { times: 1, retryAfter: 1 });
+		let b = await answer({ userMsg: 'patience' });
+		assert.equal(b.reply, 'Echo: patience');
+		const gap = fake.requests[1].at - fake.requests[0].at;
+		assert.ok(gap >= 950, `retried after ${gap} ms, not after Retry-After: 1`);
+		fake.reset();
+		fake.setMode('503', { retryAfter: 60 });
+		const t0 = Date.now();
+		b = await answer({ userMsg: 'patience' });
+		assert.equal(b.reason, 'ai_unavailable');
+		assert.equal(fake.requests.length, 1);
+		assert.ok(Date.now() - t0 < 500, 'waited for a Retry-After past the cap');
+		fake.reset();
+	});
+
+	test('failing on every retry, garbage, no choices and endless tool calls are handoffs', async () => {
+		for (const [mode, calls] of [['500', 3], ['429', 3], ['garbage', 1], ['empty', 1]]) {
 			fake.reset();
 			fake.setMode(mode);
 			const b = await answer({ userMsg: 'hello' });
 			assert.equal(b.handoff, true, mode);
 			assert.equal(b.reason, 'ai_unavailable', mode);
-			assert.equal(fake.requests.length, 1, mode);
+			assert.equal(b.source, 'openai', mode);
+			assert.match(b.reply, /connect you with an agent/, mode);
+			// bounded: 1 + NONFLEX_AI_RETRIES for what may pass, 1 for what will not
+			assert.equal(fake.requests.length, calls, mode);
 		}
 		fake.reset();
 		const b = await answer({ userMsg: 'LOOP-TOOL' });
@@ -337,5 +389,28 @@ describe('the ai.reply job', () => {
 		} finally {
 			sub.close();
 		}
+	});
+
+	test('OpenAI failing on every retry hands the customer to a human, told so', async () => {
+		fake.reset();
+		fake.setMode('500');
+		const ch = sid('CH');
+		const t0 = Date.now();
+		const res = await whatsapp({ AccountSid: AC1, EventType: 'onMessageAdded',
+			ConversationSid: ch, Author: `whatsapp:${MICHAEL}`, Source: 'WHATSAPP',
+			MessageSid: sid('IM'), Body: 'is anyone there?' });
+		assert.equal(res.status, 200, res.text);
+		assert.ok(Date.now() - t0 < 1000, 'the webhook waited for OpenAI');
+		await waitFor('the handoff', () => convByTwilioSid(ch)?.status === 'queued', 15000);
+		const conv = convByTwilioSid(ch);
+		assert.equal(conv.aiEnabled, false);
+		const bot = messagesOf(conv._id).filter((m) => m.authorKind === 'bot');
+		assert.equal(bot.length, 1);
+		assert.match(bot[0].body, /connect you with an agent/);
+		assert.match(bot[0].dedupeKey, /^ai-handoff:/);
+		assert.equal(fake.requests.length, 3);     // one try and NONFLEX_AI_RETRIES, no more
+		await new Promise((r) => setTimeout(r, 1000));
+		assert.equal(fake.requests.length, 3);     // and the job did not start over
+		fake.reset();
 	});
 });

@@ -15,36 +15,60 @@
 // the conversation's attributes and writes aiEnabled=false into the
 // Twilio Conversation.
 //
+// Long conversations (battery 25): a conversation of more than 300
+// messages whose send is ambiguous is reconciled by walking newest first
+// (our message found on the second page, no resend), and a send that did
+// not reach Twilio is proven absent from the first page alone (the walk
+// stops at messages older than the first attempt) and resent once; every
+// page request passes Prism's contract.
+//
+// Refused credentials (battery 27): while Twilio answers 401 / 20003 to
+// tenant1's key, tenant1 is flagged misconfigured (its supervisors see it
+// in GET /api/tenants/current/twilio and on the queue topic, it is
+// audited and logged once, without the secret), its message waits without
+// failing or being dead-lettered, and tenant2 delivers as usual; once the
+// rotated secret is in the tenants file and nonflex-jobs got SIGHUP, the
+// waiting message goes out once and the flag clears.
+//
 // SPDX-License-Identifier: MIT
 
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { assertError, assertJson, stopChecked, waitFor } from './lib/check.mjs';
+import { assertError, assertJson, logLines, stopChecked, waitFor } from './lib/check.mjs';
 import { request } from './lib/http.mjs';
 import { prismAvailable } from './lib/prism.mjs';
 import { loginDemo, seedStack } from './lib/session.mjs';
-import { sleep, startStack } from './lib/stack.mjs';
+import { subscribe } from './lib/sse.mjs';
+import { SRCDIR, sleep, stackProcesses, startStack } from './lib/stack.mjs';
 import { startTwilioFaults } from './lib/twilio-faults.mjs';
 
 const skip = prismAvailable() ? false : 'Prism or the Twilio definitions are not installed';
 const WS1 = 'WS00000000000000000000000000000001';
 const WW1 = 'WW00000000000000000000000000000001';
+const IS1 = 'IS00000000000000000000000000000001';
+const SK1 = 'SK00000000000000000000000000000001';
 const MAX_ATTEMPTS = 4;
 
 let stack;
 let fake;
 let agent;          // tenant1 login
 let other;          // tenant2 login
+let tenantsFile;    // the stack's private copy, edited by the credentials test
 
 before(async () => {
 	if (skip)
 		return;
 	fake = await startTwilioFaults();
-	stack = await startStack({ env: {
+	stack = await startStack({ setup(dir) {
+		tenantsFile = path.join(dir, 'tenants.json');
+		fs.copyFileSync(path.join(SRCDIR, 'infra', 'tenants.json'), tenantsFile);
+	}, env: (dir) => ({
+		TENANTS_FILE: path.join(dir, 'tenants.json'),
 		...fake.env,
 		NONFLEX_JOBS_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
 		NONFLEX_JOBS_BACKOFF_BASE_MS: '100',
@@ -52,7 +76,7 @@ before(async () => {
 		NONFLEX_TWILIO_MAX_ATTEMPTS: '2',
 		NONFLEX_TWILIO_CONNECT_TIMEOUT_MS: '500',
 		NONFLEX_TWILIO_TIMEOUT_MS: '2000',
-	} });
+	}) });
 	seedStack(stack);
 	agent = await loginDemo(stack, 'tenant1');
 	other = await loginDemo(stack, 'tenant2');
@@ -84,20 +108,20 @@ function redis(...args) {
  * straight into the store (the inbound webhook is another test's
  * subject).  Returns {id, ch}.
  */
-function conversation(fields = {}) {
+function conversation(fields = {}, tenant = 'tenant1') {
 	const id = hex(12);
 	const ch = `CH${hex(16)}`;
 	const at = new Date().toISOString();
-	const doc = { _id: id, tenant: 'tenant1', channel: 'whatsapp',
+	const doc = { _id: id, tenant, channel: 'whatsapp',
 		address: `whatsapp:+1555${String(Date.now()).slice(-7)}`, customerId: null,
 		status: 'queued', assignedTo: null, aiEnabled: false, taskSid: null, twilioSid: ch,
 		priority: 0, preview: 'hola', createdAt: at, updatedAt: at, lastMessageAt: at,
 		queuedAt: at, firstResponseAt: null, closedAt: null, version: 1, ...fields };
 	sqlite('CREATE TABLE IF NOT EXISTS "c_conversations" (id TEXT PRIMARY KEY, ' +
 		'tenant TEXT NOT NULL, doc TEXT NOT NULL); ' +
-		`INSERT INTO "c_conversations" (id, tenant, doc) VALUES (${sqlText(id)}, 'tenant1', ` +
+		`INSERT INTO "c_conversations" (id, tenant, doc) VALUES (${sqlText(id)}, ${sqlText(tenant)}, ` +
 		`${sqlText(JSON.stringify(doc))});`);
-	return { id, ch };
+	return { id, ch, tenant };
 }
 
 const api = (login, opts) => request(stack, { ...opts, headers: { 'X-Tenant-Id': login.tenant ??
@@ -105,18 +129,21 @@ const api = (login, opts) => request(stack, { ...opts, headers: { 'X-Tenant-Id':
 const t1 = (opts) => api({ tenant: 'tenant1', token: agent.token }, opts);
 const t2 = (opts) => api({ tenant: 'tenant2', token: other.token }, opts);
 
+// The demo agent of conv's tenant.
+const as = (conv) => (conv.tenant === 'tenant2' ? t2 : t1);
+
 // Claim conv and reply text as the demo agent; returns the message id.
 async function reply(conv, text) {
-	assertJson(await t1({ method: 'POST', path: '/api/tasks/claim',
+	assertJson(await as(conv)({ method: 'POST', path: '/api/tasks/claim',
 		body: { conversationId: conv.id } }), 200);
-	const m = assertJson(await t1({ method: 'POST', path: `/api/conversations/${conv.id}/messages`,
-		body: { body: text } }), 201).message;
+	const m = assertJson(await as(conv)({ method: 'POST',
+		path: `/api/conversations/${conv.id}/messages`, body: { body: text } }), 201).message;
 	assert.equal(m.delivery, 'queued');
 	return m.id;
 }
 
 async function message(conv, id) {
-	const b = assertJson(await t1({ path: `/api/conversations/${conv.id}` }), 200);
+	const b = assertJson(await as(conv)({ path: `/api/conversations/${conv.id}` }), 200);
 	return b.messages.find((m) => m.id === id);
 }
 
@@ -245,6 +272,52 @@ describe('outbound delivery', { skip }, () => {
 	});
 });
 
+describe('reconciliation in long conversations', { skip }, () => {
+	const lookups = (conv, m0) => fake.since(m0).filter((r) => r.method === 'GET' &&
+		r.path.includes(conv.ch));
+
+	test('over 300 messages, ambiguous 500 after Twilio took it: found on page 2, no resend',
+		async () => {
+			const conv = conversation();
+			fake.seed(IS1, conv.ch, 320, 3600 * 1000);
+			const m0 = fake.mark();
+			// ours is kept, then 150 customer messages push it off the first page
+			fake.fail({ status: 500, code: 20500, message: 'Internal Server Error', keep: true,
+				addAfter: 150 });
+			const id = await reply(conv, 'found in a long conversation');
+			await waitDelivery(conv, id, 'sent');
+			assert.equal(fake.messagesWith(id).length, 1);
+			assert.equal(creates(conv, m0).length, 1, 'resent although Twilio had it');
+			const pages = lookups(conv, m0);
+			assert.ok(pages.length >= 2, 'did not follow the next page');
+			assert.ok(pages.every((r) => /Order=desc/.test(r.query)), 'not newest first');
+			assert.ok(pages.length < 5, `read ${pages.length} pages of 471 messages`);
+			for (const r of fake.since(m0))
+				assert.equal(r.ok, true, `Prism refused ${r.method} ${r.path}${r.query}: ${r.errors}`);
+			const m = await message(conv, id);
+			assert.equal(m.twilioSid, fake.messagesWith(id)[0].sid);
+		});
+
+	test('over 300 messages, 503 before Twilio took it: proven absent on page 1, resent once',
+		async () => {
+			const conv = conversation();
+			fake.seed(IS1, conv.ch, 350, 3600 * 1000);
+			const m0 = fake.mark();
+			fake.fail({ status: 503, code: 20503, message: 'Service Unavailable' });
+			const id = await reply(conv, 'resent in a long conversation');
+			await waitDelivery(conv, id, 'sent');
+			assert.equal(fake.messagesWith(id).length, 1);
+			assert.equal(creates(conv, m0).length, 2);
+			const pages = lookups(conv, m0);
+			assert.ok(pages.length >= 1, 'resent without looking');
+			// the first page already holds messages older than the first attempt
+			assert.ok(pages.every((r) => !/[?&]Page=/.test(r.query)),
+				`walked past the first page: ${pages.map((r) => r.query).join(' ')}`);
+			for (const r of fake.since(m0))
+				assert.equal(r.ok, true, `Prism refused ${r.method} ${r.path}${r.query}: ${r.errors}`);
+		});
+});
+
 describe('handoff task', { skip }, () => {
 	test('conv.task creates the TaskRouter task once and turns the AI off at Twilio', async () => {
 		const conv = conversation({ priority: 5, customerId: 'CUST-1001' });
@@ -282,4 +355,87 @@ describe('handoff task', { skip }, () => {
 		assert.equal(fake.state.tasks.filter((t) =>
 			JSON.parse(t.attributes).conversationId === conv.id).length, 1);
 	});
+});
+
+// Audit entries of event ev for tenant.
+function audits(tenant, ev) {
+	const out = sqlite(`SELECT doc FROM "c_audit" WHERE tenant = ${sqlText(tenant)};`);
+	return out.split('\n').filter(Boolean).map((l) => JSON.parse(l)).filter((d) => d.event === ev);
+}
+
+describe('credentials refused (battery 27)', { skip }, () => {
+	const ROTATED = `nfsecret-tenant1-rotated-${hex(6)}`;
+	const health = (login, tenant = 'tenant1') => api({ tenant, token: login.token },
+		{ path: '/api/tenants/current/twilio' });
+
+	test('401/20003 for tenant1: flagged, its message waits; tenant2 unaffected; fixed: sent once',
+		async () => {
+			const sam = await loginDemo(stack, 'tenant1', 'sam');
+			const admin2 = await loginDemo(stack, 'tenant2', 'admin');
+			assert.equal(assertJson(await health(sam), 200).twilio.status, 'ok');
+			const sub = await subscribe(stack, 'queue', { headers: { 'X-Tenant-Id': 'tenant1',
+				Authorization: `Bearer ${sam.token}` } });
+			fake.rejectAuth({ user: SK1, unless: ROTATED });
+			const conv = conversation();
+			let id;
+			try {
+				assert.equal(sub.status, 200);
+				id = await reply(conv, 'waiting for credentials');
+				let ev;
+				do
+					ev = await sub.next(15000);
+				while (ev.json?.type !== 'twilio.misconfigured');
+				assert.equal(ev.json.data.code, 20003);
+			} finally {
+				sub.close();
+			}
+			const flag = assertJson(await health(sam), 200).twilio;
+			assert.equal(flag.status, 'misconfigured');
+			assert.equal(flag.code, 20003);
+			assert.equal(flag.httpStatus, 401);
+			assert.equal(flag.message, 'Authenticate');
+			assert.ok(!Number.isNaN(Date.parse(flag.since)));
+			// agents do not see it; tenant2's admin sees its own, healthy state
+			assertError(await t1({ path: '/api/tenants/current/twilio' }), 403, 'forbidden');
+			assert.equal(assertJson(await health(admin2, 'tenant2'), 200).twilio.status, 'ok');
+
+			// tenant2 delivers normally meanwhile
+			const conv2 = conversation({}, 'tenant2');
+			const id2 = await reply(conv2, 'tenant2 is unaffected');
+			await waitDelivery(conv2, id2, 'sent');
+			assert.equal(fake.messagesWith(id2).length, 1);
+			assert.equal(assertJson(await health(admin2, 'tenant2'), 200).twilio.status, 'ok');
+
+			// longer than the jobs' whole retry budget: still waiting, nothing dead
+			await sleep(4000);
+			assert.equal((await message(conv, id)).delivery, 'queued');
+			assert.ok(!deadPayloads().some((p) => p.messageId === id), 'dead-lettered');
+			assert.equal(fake.messagesWith(id).length, 0);
+			assert.ok(fake.requests().some((r) => r.user === SK1 && r.status === 401));
+			// announced once: one error line naming the tenant and code, one audit entry
+			const lines = logLines(stack, 'jobs.log').filter((l) =>
+				/refused the credentials/.test(l));
+			assert.equal(lines.length, 1, lines.join('\n'));
+			assert.match(lines[0], /tenant1/);
+			assert.match(lines[0], /20003/);
+			assert.equal(audits('tenant1', 'twilio.misconfigured').length, 1);
+			assert.equal(audits('tenant2', 'twilio.misconfigured').length, 0);
+
+			// the admin rotates the secret; nonflex-jobs reloads the tenants file
+			const doc = JSON.parse(fs.readFileSync(tenantsFile, 'utf8'));
+			doc.tenant1.twilio.apiSecret = ROTATED;
+			fs.writeFileSync(`${tenantsFile}.tmp`, JSON.stringify(doc, null, 2));
+			fs.renameSync(`${tenantsFile}.tmp`, tenantsFile);
+			const jobs = stackProcesses(stack).filter((p) => p.comm === 'nonflex-jobs');
+			assert.ok(jobs.length >= 1, 'no nonflex-jobs process');
+			for (const p of jobs)
+				process.kill(p.pid, 'SIGHUP');
+			await waitDelivery(conv, id, 'sent', 20000);
+			assert.equal(fake.messagesWith(id).length, 1);
+			await waitFor('flag cleared', async () =>
+				assertJson(await health(sam), 200).twilio.status === 'ok', 5000);
+			assert.equal(audits('tenant1', 'twilio.recovered').length, 1);
+			await sleep(1000);
+			assert.equal(fake.messagesWith(id).length, 1);
+		});
 });

@@ -3,8 +3,11 @@
 // with the assistant's job queued, reads its own history and listens on
 // its own event stream; nobody else can (another session, an agent token,
 // another tenant).  Also the live-event authorization per topic ("queue",
-// "agent-<id>", "webchat-<sid>"), rate limits, body bounds, and the widget
-// bundle nginx serves.
+// "agent-<id>", "webchat-<sid>"), rate limits, body bounds, the widget
+// bundle nginx serves, and cross-origin embedding (fcgi/cors.h): the
+// tenant's webchat.allowedOrigins may call the widget's routes and read its
+// stream, without credentials; nobody else gets CORS headers, and the staff
+// API and streams keep the CLIENT_URL rule.
 //
 // SPDX-License-Identifier: MIT
 
@@ -25,12 +28,17 @@ const subs = [];
 const agents = {};
 const MSGS_PER_MIN = 5;
 const SESSIONS_PER_MIN = 40;
+// tenant1's website (infra/tenants.json: "${TENANT1_WEBCHAT_ORIGIN}"); only
+// its origin matters here, nothing listens on it.
+const SITE = 'http://127.0.0.1:40999';
+const EVIL = 'http://evil.test:8080';
 
 before(async () => {
 	stack = await startStack({ env: {
 		NONFLEX_LOGIN_IP_MAX: '1000',
 		NONFLEX_WEBCHAT_MSGS_PER_MIN: String(MSGS_PER_MIN),
 		NONFLEX_WEBCHAT_SESSIONS_PER_MIN: String(SESSIONS_PER_MIN),
+		TENANT1_WEBCHAT_ORIGIN: SITE,
 	} });
 	seedStack(stack);
 	agents.sarah = await loginDemo(stack, 'tenant1', 'sarah');
@@ -380,5 +388,93 @@ describe('widget', () => {
 		assert.match(res.headers['content-type'] ?? '', /^application\/javascript/);
 		assert.ok(res.text.includes('/api/webchat/sessions'), 'not the widget');
 		await sleep(0);
+	});
+});
+
+describe('cross-origin embedding', () => {
+	const CLIENT = () => `https://localhost:${stack.httpsPort}`;
+
+	function preflight(origin, p = '/api/webchat/sessions', method = 'POST') {
+		return request(stack, { method: 'OPTIONS', path: p, headers: { Origin: origin,
+			'Access-Control-Request-Method': method,
+			'Access-Control-Request-Headers': 'authorization,content-type' } });
+	}
+
+	test('the tenant\'s website may open a session: preflight and answer carry its origin, no credentials', async () => {
+		const pre = await preflight(SITE);
+		assert.equal(pre.status, 204, pre.text);
+		assert.equal(pre.headers['access-control-allow-origin'], SITE);
+		assert.equal(pre.headers['access-control-allow-credentials'], undefined);
+		assert.match(pre.headers['access-control-allow-methods'] ?? '', /\bPOST\b/);
+		assert.match(pre.headers['access-control-allow-headers'] ?? '', /Authorization/);
+		assert.match(pre.headers['access-control-allow-headers'] ?? '', /Content-Type/);
+		// No X-Tenant-Id, as from a browser: DEFAULT_TENANT (tenant1) decides.
+		const res = await request(stack, { method: 'POST', path: '/api/webchat/sessions',
+			headers: { Origin: SITE }, body: {} });
+		assert.equal(res.status, 201, res.text);
+		assert.equal(res.headers['access-control-allow-origin'], SITE);
+		assert.equal(res.headers['access-control-allow-credentials'], undefined);
+		assert.match(res.headers.vary ?? '', /Origin/);
+		const h = await request(stack, { path: '/api/webchat/messages',
+			headers: { Origin: SITE, Authorization: `Bearer ${res.json.token}` } });
+		assert.equal(h.status, 200, h.text);
+		assert.equal(h.headers['access-control-allow-origin'], SITE);
+		const pre2 = await preflight(SITE, '/api/webchat/messages', 'GET');
+		assert.equal(pre2.headers['access-control-allow-origin'], SITE);
+	});
+
+	test('any other origin gets no CORS header, so a browser keeps the answer from the page', async () => {
+		for (const origin of [EVIL, 'null', `${SITE}/`, 'http://127.0.0.1:40998', 'https://127.0.0.1:40999']) {
+			const pre = await preflight(origin);
+			assert.equal(pre.status, 204);
+			assert.equal(pre.headers['access-control-allow-origin'], undefined, origin);
+			assert.equal(pre.headers['access-control-allow-methods'], undefined, origin);
+			const res = await request(stack, { method: 'POST', path: '/api/webchat/sessions',
+				headers: { Origin: origin }, body: {} });
+			assert.equal(res.headers['access-control-allow-origin'], undefined, origin);
+		}
+		// tenant1's website is not tenant2's.
+		const res = await request(stack, { method: 'POST', path: '/api/webchat/sessions',
+			headers: { Origin: SITE, 'X-Tenant-Id': 'tenant2' }, body: {} });
+		assert.equal(res.headers['access-control-allow-origin'], undefined);
+	});
+
+	test('the staff API keeps the CLIENT_URL rule: a tenant website cannot read it', async () => {
+		const auth = { ...T1, Authorization: `Bearer ${agents.sarah.token}` };
+		const fromSite = await request(stack, { path: '/api/agents/me', headers: { ...auth, Origin: SITE } });
+		assert.equal(fromSite.headers['access-control-allow-origin'], undefined);
+		const pre = await preflight(SITE, '/api/conversations', 'GET');
+		assert.equal(pre.headers['access-control-allow-origin'], undefined);
+		const fromApp = await request(stack, { path: '/api/agents/me', headers: { ...auth, Origin: CLIENT() } });
+		assert.equal(fromApp.headers['access-control-allow-origin'], CLIENT());
+		assert.equal(fromApp.headers['access-control-allow-credentials'], 'true');
+	});
+
+	test('the visitor\'s event stream answers the tenant\'s website only, without credentials', async () => {
+		const s = await newSession();
+		const ok = await sub(`webchat-${s.sessionId}`, { token: s.token, headers: { Origin: SITE } });
+		assert.equal(ok.status, 200);
+		assert.equal(ok.headers['access-control-allow-origin'], SITE);
+		assert.equal(ok.headers['access-control-allow-credentials'], undefined);
+		const evil = await sub(`webchat-${s.sessionId}`, { token: s.token, headers: { Origin: EVIL } });
+		assert.equal(evil.status, 403);
+		const other = await sub(`webchat-${s.sessionId}`, { token: s.token,
+			headers: { Origin: SITE, 'X-Tenant-Id': 'tenant2' } });
+		assert.notEqual(other.status, 200);
+		// Same origin (no Origin header) as before.
+		const plain = await sub(`webchat-${s.sessionId}`, { token: s.token, headers: {} });
+		assert.equal(plain.status, 200);
+	});
+
+	test('staff streams answer CLIENT_URL, never a tenant website', async () => {
+		const auth = { ...T1, Authorization: `Bearer ${agents.sarah.token}` };
+		const fromSite = await sub('queue', { headers: { ...auth, Origin: SITE } });
+		assert.equal(fromSite.status, 403);
+		const fromEvil = await sub('queue', { headers: { ...auth, Origin: EVIL } });
+		assert.equal(fromEvil.status, 403);
+		const fromApp = await sub('queue', { headers: { ...auth, Origin: CLIENT() } });
+		assert.equal(fromApp.status, 200);
+		assert.equal(fromApp.headers['access-control-allow-origin'], CLIENT());
+		assert.equal(fromApp.headers['access-control-allow-credentials'], 'true');
 	});
 });

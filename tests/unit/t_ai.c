@@ -6,7 +6,13 @@
  * request body and the parsing of OpenAI's answers (text, tool calls,
  * garbage), and nf_ai_answer's order - disabled, filter, per-conversation
  * rate limit against a private redis-server, offline responder, OpenAI
- * unreachable as a handoff.
+ * unreachable as a handoff.  Battery 30: which OpenAI failures are retried
+ * and after what wait (backoff, Retry-After and its cap, the deadline,
+ * the bound on retries); the daily token budget - ai.dailyTokenBudget in
+ * the tenants file, the UTC day, usage.total_tokens parsing, counting in
+ * Redis up to the budget with other tenants unaffected, the usage view,
+ * and an exhausted or unknown (Redis down) budget answered offline or
+ * handed off without calling OpenAI.
  *
  * SPDX-License-Identifier: MIT
  */
@@ -19,6 +25,8 @@
 #include <json-c/json.h>
 
 #include "ai.h"
+#include "ai_budget.h"
+#include "ai_openai.h"
 #include "app.h"
 #include "json.h"
 #include "kv.h"
@@ -365,6 +373,160 @@ START_TEST(answer_order)
 }
 END_TEST
 
+START_TEST(retry_policy)
+{
+	/* what may pass when tried again, and what would fail the same way */
+	ck_assert_int_eq(nf_ai_openai_transient(NF_EUNAVAIL, "upstream_unreachable", 0), 1);
+	ck_assert_int_eq(nf_ai_openai_transient(NF_EUPSTREAM, "upstream_timeout", 0), 1);
+	ck_assert_int_eq(nf_ai_openai_transient(NF_EUPSTREAM, "upstream_error", 0), 1);
+	ck_assert_int_eq(nf_ai_openai_transient(NF_EUPSTREAM, "upstream_bad_response", 0), 0);
+	ck_assert_int_eq(nf_ai_openai_transient(NF_EUPSTREAM, "upstream_too_large", 0), 0);
+	ck_assert_int_eq(nf_ai_openai_transient(NF_EFORBIDDEN, "destination_refused", 0), 0);
+	ck_assert_int_eq(nf_ai_openai_transient(NF_OK, NULL, 429), 1);
+	ck_assert_int_eq(nf_ai_openai_transient(NF_OK, NULL, 500), 1);
+	ck_assert_int_eq(nf_ai_openai_transient(NF_OK, NULL, 503), 1);
+	ck_assert_int_eq(nf_ai_openai_transient(NF_OK, NULL, 400), 0);
+	ck_assert_int_eq(nf_ai_openai_transient(NF_OK, NULL, 401), 0);
+	ck_assert_int_eq(nf_ai_openai_transient(NF_OK, NULL, 404), 0);
+	/* equal jitter around 250 ms * 2^n, capped at 2 s */
+	ck_assert_int_eq(nf_ai_openai_retry_delay(0, 2, 0, 60000, 0), 125);
+	ck_assert_int_eq(nf_ai_openai_retry_delay(0, 2, 0, 60000, 125), 250);
+	ck_assert_int_eq(nf_ai_openai_retry_delay(0, 2, 0, 60000, 126), 125);
+	ck_assert_int_eq(nf_ai_openai_retry_delay(1, 2, 0, 60000, 0), 250);
+	ck_assert_int_eq(nf_ai_openai_retry_delay(4, 9, 0, 60000, 0), 1000);
+	ck_assert_int_eq(nf_ai_openai_retry_delay(8, 9, 0, 60000, 1000), 2000);
+	ck_assert_int_eq(nf_ai_openai_retry_delay(8, 9, 0, 60000, 0xffffffffu),
+	    1000 + (int64_t)(0xffffffffu % 1001));
+	/* bounded: no retry past max_retries, or with none allowed */
+	ck_assert_int_eq(nf_ai_openai_retry_delay(2, 2, 0, 60000, 0), -1);
+	ck_assert_int_eq(nf_ai_openai_retry_delay(0, 0, 0, 60000, 0), -1);
+	/* Retry-After replaces the backoff up to 5 s; longer ends retries */
+	ck_assert_int_eq(nf_ai_openai_retry_delay(0, 2, 3000, 60000, 0), 3000);
+	ck_assert_int_eq(nf_ai_openai_retry_delay(0, 2, 5000, 60000, 0), 5000);
+	ck_assert_int_eq(nf_ai_openai_retry_delay(0, 2, 5001, 60000, 0), -1);
+	/* within the deadline, with time left for the attempt itself */
+	ck_assert_int_eq(nf_ai_openai_retry_delay(0, 2, 3000, 3199, 0), -1);
+	ck_assert_int_eq(nf_ai_openai_retry_delay(0, 2, 3000, 3200, 0), 3000);
+	ck_assert_int_eq(nf_ai_openai_retry_delay(0, 2, 0, 324, 0), -1);
+	ck_assert_int_eq(nf_ai_openai_retry_delay(0, 2, 0, 325, 0), 125);
+	ck_assert_int_eq(nf_ai_openai_retry_delay(0, 2, 0, -5, 0), -1);
+}
+END_TEST
+
+START_TEST(budget_parsing)
+{
+	static const char *const bad[] = {
+	    "{\"t\":{\"ai\":{\"dailyTokenBudget\":-1}}}",
+	    "{\"t\":{\"ai\":{\"dailyTokenBudget\":\"1000\"}}}",
+	    "{\"t\":{\"ai\":{\"dailyTokenBudget\":1.5}}}",
+	    "{\"t\":{\"ai\":{\"dailyTokenBudget\":1000000000001}}}",
+	};
+	struct nf_tenants	*ts = NULL;
+	struct nf_error		 e;
+	char			 day[9];
+	const char		*ok = "{\"a\":{\"ai\":{\"dailyTokenBudget\":5000}},"
+	    "\"b\":{\"ai\":{\"dailyTokenBudget\":0}},\"c\":{}}";
+	size_t			 i;
+
+	ck_assert_int_eq(nf_tenants_parse(ok, strlen(ok), &ts, &e), NF_OK);
+	ck_assert_int_eq(nf_tenant_find(ts, "a")->ai.daily_token_budget, 5000);
+	ck_assert_int_eq(nf_tenant_find(ts, "b")->ai.daily_token_budget, 0);
+	ck_assert_int_eq(nf_tenant_find(ts, "c")->ai.daily_token_budget, -1);
+	nf_tenants_free(ts);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_msg(nf_tenants_parse(bad[i], strlen(bad[i]), &ts, &e) == NF_EINVAL,
+		    "accepted %s", bad[i]);
+		ck_assert_str_eq(e.field, "dailyTokenBudget");
+	}
+	/* the UTC day: 2026-11-25T23:59:59.999Z, then midnight */
+	nf_ai_budget_day(1795651199999LL, day);
+	ck_assert_str_eq(day, "20261125");
+	nf_ai_budget_day(1795651200000LL, day);
+	ck_assert_str_eq(day, "20261126");
+	/* usage.total_tokens, defensively */
+#define TOKENS(s) nf_ai_budget_tokens((s), strlen(s))
+	ck_assert_int_eq(TOKENS("{\"usage\":{\"total_tokens\":123}}"), 123);
+	ck_assert_int_eq(TOKENS("{\"choices\":[]}"), 0);
+	ck_assert_int_eq(TOKENS("{\"usage\":{\"total_tokens\":-7}}"), 0);
+	ck_assert_int_eq(TOKENS("{\"usage\":{\"total_tokens\":\"99\"}}"), 0);
+	ck_assert_int_eq(TOKENS("{\"usage\":7}"), 0);
+	ck_assert_int_eq(TOKENS("{\"usage\":{\"total_tokens\":99999999999999}}"), 1000000000);
+	ck_assert_int_eq(TOKENS("{\"usage\":{\"total_tok"), 0);
+#undef TOKENS
+	ck_assert_int_eq(nf_ai_budget_tokens(NULL, 0), 0);
+}
+END_TEST
+
+START_TEST(budget_counting)
+{
+	struct nf_app		 app;
+	struct nf_tenants	*ts = load_tenants();
+	struct nf_tenant	*es = (struct nf_tenant *)(uintptr_t)nf_tenant_find(ts, "es1");
+	struct nf_tenant	*en = (struct nf_tenant *)(uintptr_t)nf_tenant_find(ts, "en1");
+	struct nf_tenant	*bare = (struct nf_tenant *)(uintptr_t)nf_tenant_find(ts, "bare");
+	struct json_object	*u = NULL, *v;
+	struct nf_kv		*kv;
+	struct nf_error		 e;
+	int64_t			 used, total;
+	int			 allowed;
+
+	app_setup(&app);
+	app.cfg.ai_daily_token_budget = 100;
+	es->ai.daily_token_budget = 10;
+	bare->ai.daily_token_budget = 0;
+	ck_assert_int_eq(nf_ai_budget_limit(&app, es), 10);
+	ck_assert_int_eq(nf_ai_budget_limit(&app, en), 100);    /* the default */
+	ck_assert_int_eq(nf_ai_budget_limit(&app, bare), 0);
+	ck_assert_int_eq(nf_ai_budget_check(&app, es, &allowed, &used, &e), NF_OK);
+	ck_assert(allowed && used == 0);
+	ck_assert_int_eq(nf_ai_budget_add(&app, es, 6, &total, &e), NF_OK);
+	ck_assert_int_eq(total, 6);
+	ck_assert_int_eq(nf_ai_budget_check(&app, es, &allowed, &used, &e), NF_OK);
+	ck_assert(allowed && used == 6);
+	ck_assert_int_eq(nf_ai_budget_add(&app, es, 5, &total, &e), NF_OK);
+	ck_assert_int_eq(total, 11);
+	ck_assert_int_eq(nf_ai_budget_check(&app, es, &allowed, &used, &e), NF_OK);
+	ck_assert(!allowed && used == 11);
+	/* the others are unaffected */
+	ck_assert_int_eq(nf_ai_budget_check(&app, en, &allowed, &used, &e), NF_OK);
+	ck_assert(allowed && used == 0);
+	/* the admins' view */
+	ck_assert_int_eq(nf_ai_budget_usage(&app, es, &u, &e), NF_OK);
+	ck_assert(json_object_object_get_ex(u, "tokensUsed", &v) && json_object_get_int64(v) == 11);
+	ck_assert(json_object_object_get_ex(u, "dailyTokenBudget", &v) &&
+	    json_object_get_int64(v) == 10);
+	ck_assert(json_object_object_get_ex(u, "remaining", &v) && json_object_get_int64(v) == 0);
+	ck_assert(json_object_object_get_ex(u, "exhausted", &v) && json_object_get_boolean(v));
+	ck_assert(json_object_object_get_ex(u, "exhaustedAt", &v) &&
+	    json_object_is_type(v, json_type_string));
+	json_object_put(u);
+	ck_assert_int_eq(nf_ai_budget_usage(&app, bare, &u, &e), NF_OK);
+	ck_assert(json_object_object_get_ex(u, "dailyTokenBudget", &v) && v == NULL);
+	ck_assert(json_object_object_get_ex(u, "exhausted", &v) && !json_object_get_boolean(v));
+	json_object_put(u);
+	/* spent: no OpenAI call (it would be "ai_unavailable": nothing listens) */
+	es->ai.openai_api_key = nf_xstrdup("sk-unit");
+	answer_is(&app, es, NULL, "¿cuánto tarda el envío?", 1, 0, NULL, "offline");
+	answer_is(&app, es, NULL, "mi licuadora no funciona", 1, 1, "budget_exhausted", "offline");
+	/* Redis down: a finite budget is unknown, so the same; unlimited calls */
+	kv = app.kv;
+	app.kv = NULL;
+	ck_assert_int_eq(nf_ai_budget_check(&app, en, &allowed, NULL, &e), NF_EUNAVAIL);
+	ck_assert_int_eq(allowed, 0);
+	en->ai.openai_api_key = nf_xstrdup("sk-unit");
+	answer_is(&app, en, NULL, "my blender is broken", 1, 1, "budget_unavailable", "offline");
+	answer_is(&app, en, NULL, "when are you open?", 1, 0, NULL, "offline");
+	ck_assert_int_eq(nf_ai_budget_check(&app, bare, &allowed, NULL, &e), NF_OK);
+	ck_assert_int_eq(allowed, 1);
+	bare->ai.openai_api_key = nf_xstrdup("sk-unit");
+	answer_is(&app, bare, NULL, "my blender is broken", 1, 1, "ai_unavailable", "openai");
+	app.kv = kv;
+	nf_kv_free(app.kv);
+	nf_config_cleanup(&app.cfg);
+	nf_tenants_free(ts);
+}
+END_TEST
+
 static Suite *
 make(void)
 {
@@ -377,6 +539,9 @@ make(void)
 	tcase_add_test(tc, request_body);
 	tcase_add_test(tc, response_parsing);
 	tcase_add_test(tc, answer_order);
+	tcase_add_test(tc, retry_policy);
+	tcase_add_test(tc, budget_parsing);
+	tcase_add_test(tc, budget_counting);
 	return s;
 }
 

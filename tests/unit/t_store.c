@@ -1032,6 +1032,363 @@ START_TEST(t_concurrency)
 }
 END_TEST
 
+/* ---- atomic units (nf_store_atomic) --------------------------------- */
+
+/* Store calls for unit functions: they return the rc, as fn must. */
+static enum nf_err
+u_ins(struct nf_store *s, const char *tenant, const char *coll, const char *json,
+    struct nf_error *e)
+{
+	struct json_object	*d = J(json);
+	enum nf_err		 rc;
+
+	rc = nf_store_insert(s, tenant, coll, d, NULL, e);
+	json_object_put(d);
+	return rc;
+}
+
+static enum nf_err
+u_upd(struct nf_store *s, const char *tenant, const char *coll, const char *filter,
+    const char *update, struct nf_error *e)
+{
+	struct json_object	*f = J(filter), *u = J(update);
+	enum nf_err		 rc;
+
+	rc = nf_store_update(s, tenant, coll, f, u, 0, NULL, e);
+	json_object_put(f);
+	json_object_put(u);
+	return rc;
+}
+
+static enum nf_err
+u_del(struct nf_store *s, const char *tenant, const char *coll, const char *filter,
+    struct nf_error *e)
+{
+	struct json_object	*f = J(filter);
+	enum nf_err		 rc;
+
+	rc = nf_store_delete(s, tenant, coll, f, 0, NULL, e);
+	json_object_put(f);
+	return rc;
+}
+
+static enum nf_err
+u_one(struct nf_store *s, const char *tenant, const char *coll, const char *filter,
+    struct json_object **out, struct nf_error *e)
+{
+	struct json_object	*f = J(filter);
+	enum nf_err		 rc;
+
+	rc = nf_store_find_one(s, tenant, coll, f, NULL, out, e);
+	json_object_put(f);
+	return rc;
+}
+
+static int64_t
+cnt_coll(const char *tenant, const char *coll, const char *filter)
+{
+	struct json_object	*f = J(filter);
+	struct nf_error		 e;
+	int64_t			 n = -1;
+
+	ck_assert_int_eq(nf_store_count(S, tenant, coll, f, &n, &e), NF_OK);
+	json_object_put(f);
+	return n;
+}
+
+struct unit_ctx {
+	char		 c2[24];      /* a second collection */
+	enum nf_err	 fail;        /* fn returns this at the end (NF_OK: success) */
+	int		 runs;        /* times fn ran */
+	int64_t		 seen_new;    /* inside the unit: its insert, read back */
+	int64_t		 seen_v;      /* inside the unit: its update, read back */
+	int		 seen_gone;   /* inside the unit: its delete, read back */
+};
+
+/*
+ * Insert (tenant ta, collection C), update (tenant tb, collection c2) and
+ * delete (ta, C), reading each back inside the unit, then fail on purpose
+ * when u->fail says so.
+ */
+static enum nf_err
+unit_writes(struct nf_store *s, void *arg, struct nf_error *e)
+{
+	struct unit_ctx		*u = arg;
+	struct json_object	*out = NULL;
+	enum nf_err		 rc;
+
+	u->runs++;
+	if ((rc = u_ins(s, "ta", C, "{\"_id\":\"new\",\"k\":\"new\"}", e)) != NF_OK ||
+	    (rc = u_upd(s, "tb", u->c2, "{\"_id\":\"b1\"}", "{\"$set\":{\"v\":2}}", e)) != NF_OK ||
+	    (rc = u_del(s, "ta", C, "{\"_id\":\"old\"}", e)) != NF_OK)
+		return rc;
+	if ((rc = u_one(s, "ta", C, "{\"k\":\"new\"}", &out, e)) != NF_OK)
+		return rc;
+	u->seen_new = out != NULL;
+	json_object_put(out);
+	if ((rc = u_one(s, "tb", u->c2, "{\"_id\":\"b1\"}", &out, e)) != NF_OK)
+		return rc;
+	u->seen_v = field_int(out, "v");
+	json_object_put(out);
+	rc = u_one(s, "ta", C, "{\"_id\":\"old\"}", &out, e);
+	u->seen_gone = rc == NF_ENOTFOUND;
+	json_object_put(out);
+	if (u->fail != NF_OK)
+		return nf_error_set(e, u->fail, "unit_said_no", "k", "the unit failed on purpose");
+	return NF_OK;
+}
+
+static void
+unit_seed(struct unit_ctx *u)
+{
+	memset(u, 0, sizeof(*u));
+	snprintf(u->c2, sizeof(u->c2), "%sx", C);
+	ins("ta", "{\"_id\":\"old\",\"k\":\"old\"}");
+	ck_assert_int_eq(u_ins(S, "tb", u->c2, "{\"_id\":\"b1\",\"v\":1}", NULL), NF_OK);
+}
+
+/* Writes across two collections and two tenants land together or not at
+ * all; reads inside the unit see the unit's own writes. */
+START_TEST(t_atomic_all_or_none)
+{
+	struct unit_ctx	 u;
+	struct nf_error	 e;
+
+	unit_seed(&u);
+	u.fail = NF_ECONFLICT;
+	ck_assert_int_eq(nf_store_atomic(S, unit_writes, &u, &e), NF_ECONFLICT);
+	/* fn's own error comes back as fn set it. */
+	ck_assert_str_eq(e.code, "unit_said_no");
+	ck_assert_str_eq(e.field, "k");
+	ck_assert_int_eq(u.seen_new, 1);
+	ck_assert_int_eq(u.seen_v, 2);
+	ck_assert_int_eq(u.seen_gone, 1);
+	/* ...and nothing of it stayed. */
+	ck_assert_int_eq(cnt_coll("ta", C, "{\"_id\":\"new\"}"), 0);
+	ck_assert_int_eq(cnt_coll("ta", C, "{\"_id\":\"old\"}"), 1);
+	ck_assert_int_eq(cnt_coll("tb", u.c2, "{\"_id\":\"b1\",\"v\":1}"), 1);
+
+	u.fail = NF_OK;
+	u.seen_new = u.seen_v = u.seen_gone = 0;
+	ck_assert_int_eq(nf_store_atomic(S, unit_writes, &u, &e), NF_OK);
+	ck_assert_int_eq(u.seen_new, 1);
+	ck_assert_int_eq(u.seen_v, 2);
+	ck_assert_int_eq(u.seen_gone, 1);
+	ck_assert_int_eq(cnt_coll("ta", C, "{\"_id\":\"new\"}"), 1);
+	ck_assert_int_eq(cnt_coll("ta", C, "{\"_id\":\"old\"}"), 0);
+	ck_assert_int_eq(cnt_coll("tb", u.c2, "{\"_id\":\"b1\",\"v\":2}"), 1);
+	/* Tenancy holds inside units too. */
+	ck_assert_int_eq(cnt_coll("tb", C, "{}"), 0);
+	ck_assert_int_eq(cnt_coll("ta", u.c2, "{}"), 0);
+	ck_assert_int_eq(nf_store_atomic(NULL, unit_writes, &u, &e), NF_EINVAL);
+	ck_assert_int_eq(nf_store_atomic(S, NULL, &u, &e), NF_EINVAL);
+}
+END_TEST
+
+/* An operation error inside a unit fails it (fn passes it on) and the
+ * unit's earlier writes are gone: an invalid filter, a duplicate key. */
+static enum nf_err
+unit_bad_filter(struct nf_store *s, void *arg, struct nf_error *e)
+{
+	struct json_object	*out = NULL;
+	enum nf_err		 rc;
+
+	(void)arg;
+	if ((rc = u_ins(s, "ta", C, "{\"_id\":\"n1\",\"k\":\"n1\"}", e)) != NF_OK)
+		return rc;
+	rc = u_one(s, "ta", C, "{\"k\":{\"$where\":\"1\"}}", &out, e);
+	json_object_put(out);
+	return rc;
+}
+
+static enum nf_err
+unit_dup(struct nf_store *s, void *arg, struct nf_error *e)
+{
+	enum nf_err	 rc;
+
+	(void)arg;
+	if ((rc = u_ins(s, "ta", C, "{\"_id\":\"n2\",\"k\":\"n2\"}", e)) != NF_OK)
+		return rc;
+	return u_ins(s, "ta", C, "{\"_id\":\"old\"}", e);
+}
+
+START_TEST(t_atomic_op_error)
+{
+	struct nf_error	 e;
+
+	ins("ta", "{\"_id\":\"old\",\"k\":\"old\"}");
+	ck_assert_int_eq(nf_store_atomic(S, unit_bad_filter, NULL, &e), NF_EINVAL);
+	ck_assert_int_eq(cnt("ta", "{\"_id\":\"n1\"}"), 0);
+	ck_assert_int_eq(nf_store_atomic(S, unit_dup, NULL, &e), NF_ECONFLICT);
+	ck_assert_str_eq(e.code, "duplicate_key");
+	ck_assert_int_eq(cnt("ta", "{\"_id\":\"n2\"}"), 0);
+	ck_assert_int_eq(cnt("ta", "{}"), 1);
+	/* The store is usable afterwards, inside and outside units. */
+	ck_assert_int_eq(nf_store_atomic(S, unit_dup, NULL, &e), NF_ECONFLICT);
+	ins("ta", "{\"_id\":\"after\"}");
+	ck_assert_int_eq(cnt("ta", "{}"), 2);
+}
+END_TEST
+
+/* Outer unit: insert "o1", a nested unit (inserts "i1", then fails with
+ * NF_ENOTFOUND), insert "o2", succeed. */
+static enum nf_err
+unit_inner(struct nf_store *s, void *arg, struct nf_error *e)
+{
+	enum nf_err	 rc;
+
+	(void)arg;
+	if ((rc = u_ins(s, "ta", C, "{\"_id\":\"i1\"}", e)) != NF_OK)
+		return rc;
+	return nf_error_set(e, NF_ENOTFOUND, "inner_gave_up", NULL, "the inner unit failed");
+}
+
+static enum nf_err
+unit_inner_ok(struct nf_store *s, void *arg, struct nf_error *e)
+{
+	(void)arg;
+	return u_ins(s, "ta", C, "{\"_id\":\"i2\"}", e);
+}
+
+static enum nf_err
+unit_outer(struct nf_store *s, void *arg, struct nf_error *e)
+{
+	enum nf_err	*inner = arg;
+	enum nf_err	 rc;
+
+	if ((rc = u_ins(s, "ta", C, "{\"_id\":\"o1\"}", e)) != NF_OK)
+		return rc;
+	*inner = nf_store_atomic(s, unit_inner, NULL, e);
+	if ((rc = nf_store_atomic(s, unit_inner_ok, NULL, e)) != NF_OK)
+		return rc;
+	return u_ins(s, "ta", C, "{\"_id\":\"o2\"}", e);
+}
+
+/*
+ * A nested unit that fails: on SQLite (a savepoint) only its own writes
+ * are undone and the outer unit goes on; on MongoDB (no savepoints) its
+ * failure fails the whole unit.  Either way the inner unit's writes never
+ * land, and a nested unit that succeeds commits with the outer one.
+ */
+START_TEST(t_atomic_nested)
+{
+	struct nf_error	 e;
+	enum nf_err	 inner = NF_OK, rc;
+
+	rc = nf_store_atomic(S, unit_outer, &inner, &e);
+	ck_assert_int_eq(inner, NF_ENOTFOUND);
+	ck_assert_int_eq(cnt("ta", "{\"_id\":\"i1\"}"), 0);
+	if (strcmp(nf_store_backend(S), "sqlite") == 0) {
+		ck_assert_int_eq(rc, NF_OK);
+		ck_assert_int_eq(cnt("ta", "{}"), 3);
+		ck_assert_int_eq(cnt("ta", "{\"_id\":{\"$in\":[\"o1\",\"i2\",\"o2\"]}}"), 3);
+	} else {
+		ck_assert_int_eq(rc, NF_ENOTFOUND);
+		ck_assert_str_eq(e.code, "inner_gave_up");
+		ck_assert_int_eq(cnt("ta", "{}"), 0);
+	}
+}
+END_TEST
+
+static enum nf_err
+unit_nested_first(struct nf_store *s, void *arg, struct nf_error *e)
+{
+	enum nf_err	*inner = arg;
+
+	*inner = nf_store_atomic(s, unit_inner, NULL, e);
+	return NF_OK;
+}
+
+/* A unit that fails after the first write ever to a collection leaves the
+ * collection usable: whatever the backend set up for it inside the unit
+ * is rolled back with it and must be set up again. */
+START_TEST(t_atomic_new_collection)
+{
+	struct json_object	*d = J("{\"_id\":\"x\"}");
+	struct nf_error		 e;
+	enum nf_err		 inner = NF_OK;
+
+	ck_assert_int_eq(nf_store_atomic(S, unit_inner, NULL, &e), NF_ENOTFOUND);
+	ck_assert_int_eq(cnt("ta", "{}"), 0);
+	ck_assert_int_eq(nf_store_insert(S, "ta", C, d, NULL, &e), NF_OK);
+	ck_assert_int_eq(cnt("ta", "{}"), 1);
+	/* The same for a nested unit's first write, on a fresh collection. */
+	strcat(C, "n");
+	(void)nf_store_atomic(S, unit_nested_first, &inner, &e);
+	ck_assert_int_eq(inner, NF_ENOTFOUND);
+	ck_assert_int_eq(nf_store_insert(S, "ta", C, d, NULL, &e), NF_OK);
+	ck_assert_int_eq(cnt("ta", "{\"_id\":\"x\"}"), 1);
+	json_object_put(d);
+}
+END_TEST
+
+#define UNIT_PROCS	2
+#define UNIT_BUMPS	200
+
+/* Read the counter, write it back plus one: a lost update without the
+ * unit's isolation. */
+static enum nf_err
+unit_bump(struct nf_store *s, void *arg, struct nf_error *e)
+{
+	struct json_object	*out = NULL;
+	char			 buf[64];
+	enum nf_err		 rc;
+	int64_t			 n;
+
+	(void)arg;
+	if ((rc = u_one(s, "ta", C, "{\"_id\":\"counter\"}", &out, e)) != NF_OK)
+		return rc;
+	n = field_int(out, "n");
+	json_object_put(out);
+	snprintf(buf, sizeof(buf), "{\"$set\":{\"n\":%lld}}", (long long)n + 1);
+	return u_upd(s, "ta", C, "{\"_id\":\"counter\"}", buf, e);
+}
+
+static int
+unit_worker(void)
+{
+	struct nf_store	*s = NULL;
+	struct nf_error	 e;
+	int		 i;
+
+	if (nf_store_open(uri, &s, &e) != NF_OK)
+		return 100;
+	for (i = 0; i < UNIT_BUMPS; i++)
+		if (nf_store_atomic(s, unit_bump, NULL, &e) != NF_OK) {
+			fprintf(stderr, "unit %d: %s\n", i, e.message);
+			return 101;
+		}
+	nf_store_free(s);
+	return 0;
+}
+
+START_TEST(t_atomic_concurrency)
+{
+	struct json_object	*out;
+	struct nf_error		 e;
+	pid_t			 pids[UNIT_PROCS];
+	int			 i, st;
+
+	ins("ta", "{\"_id\":\"counter\",\"n\":0}");
+	nf_store_free(S);
+	S = NULL;
+	for (i = 0; i < UNIT_PROCS; i++) {
+		ck_assert_int_ge(pids[i] = fork(), 0);
+		if (pids[i] == 0)
+			_exit(unit_worker());
+	}
+	for (i = 0; i < UNIT_PROCS; i++) {
+		ck_assert_int_eq(waitpid(pids[i], &st, 0), pids[i]);
+		ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		    "worker %d failed with %d", i, WEXITSTATUS(st));
+	}
+	ck_assert_int_eq(nf_store_open(uri, &S, &e), NF_OK);
+	out = one("ta", "{\"_id\":\"counter\"}");
+	ck_assert_int_eq(field_int(out, "n"), UNIT_PROCS * UNIT_BUMPS);
+	json_object_put(out);
+}
+END_TEST
+
 /* ---- SQLite-only failure behaviour ---------------------------------- */
 
 static char	*sqlite_path;   /* file behind uri when it is SQLite */
@@ -1273,6 +1630,60 @@ START_TEST(t_sqlite_full)
 }
 END_TEST
 
+struct full_ctx {
+	char		 pad[2049];
+	int		 inserted;   /* big documents the unit got in */
+};
+
+/* A marker, then big documents until the capped file is full. */
+static enum nf_err
+unit_fill(struct nf_store *s, void *arg, struct nf_error *e)
+{
+	struct full_ctx	*f = arg;
+	char		 doc[2200];
+	enum nf_err	 rc;
+
+	if ((rc = u_ins(s, "ta", C, "{\"_id\":\"marker\"}", e)) != NF_OK)
+		return rc;
+	for (f->inserted = 0; f->inserted < 1000; f->inserted++) {
+		snprintf(doc, sizeof(doc), "{\"_id\":\"u%04d\",\"pad\":\"%s\"}", f->inserted,
+		    f->pad);
+		if ((rc = u_ins(s, "ta", C, doc, e)) != NF_OK)
+			return rc;
+	}
+	return NF_OK;
+}
+
+/* A unit that runs out of disk (max_pages cap) half-way leaves nothing,
+ * and the store takes units again afterwards. */
+START_TEST(t_sqlite_full_unit)
+{
+	struct nf_store		*keep = S;
+	struct full_ctx		 f;
+	struct nf_error		 e;
+	char			*path, *u;
+
+	path = nf_xasprintf("%s/fullu-%s.db", tmpdir, C);
+	u = nf_xasprintf("sqlite://%s?max_pages=48", path);
+	ck_assert_int_eq(nf_store_open(u, &S, &e), NF_OK);
+	ins("ta", "{\"_id\":\"before\"}");
+	memset(&f, 0, sizeof(f));
+	memset(f.pad, 'x', sizeof(f.pad) - 1);
+	ck_assert_int_eq(nf_store_atomic(S, unit_fill, &f, &e), NF_EUNAVAIL);
+	ck_assert_str_eq(e.code, "store_unavailable");
+	ck_assert_int_gt(f.inserted, 10);
+	ck_assert_int_eq(cnt("ta", "{}"), 1);
+	integrity_ok(path);
+	ck_assert_int_eq(nf_store_atomic(S, unit_inner_ok, NULL, &e), NF_OK);
+	ck_assert_int_eq(cnt("ta", "{}"), 2);
+	nf_store_free(S);
+	S = keep;
+	integrity_ok(path);
+	free(u);
+	free(path);
+}
+END_TEST
+
 /*
  * I/O errors: a VFS over the default one whose xWrite fails with
  * SQLITE_IOERR_WRITE while io_fail is set, as a dying disk would.  It is
@@ -1492,10 +1903,16 @@ store_suite(const char *name, int sqlite)
 	tcase_add_test(tc, t_invalid);
 	tcase_add_test(tc, t_indexed);
 	tcase_add_test(tc, t_concurrency);
+	tcase_add_test(tc, t_atomic_all_or_none);
+	tcase_add_test(tc, t_atomic_op_error);
+	tcase_add_test(tc, t_atomic_nested);
+	tcase_add_test(tc, t_atomic_new_collection);
+	tcase_add_test(tc, t_atomic_concurrency);
 	if (sqlite) {
 		tcase_add_test(tc, t_sqlite_busy);
 		tcase_add_test(tc, t_sqlite_plan);
 		tcase_add_test(tc, t_sqlite_full);
+		tcase_add_test(tc, t_sqlite_full_unit);
 		tcase_add_test(tc, t_sqlite_ioerr);
 	}
 	suite_add_tcase(s, tc);

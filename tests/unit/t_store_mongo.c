@@ -32,6 +32,14 @@
 #include "store.h"
 #include "testutil.h"
 
+/* The backend itself, for its pure parts (transaction options, error
+ * classes, what one attempt of a unit reports); built into this test
+ * with bsonjson.c, next to the module that nf_store_open loads.  Its ops
+ * table is renamed so that the two copies do not collide (ASan reports
+ * that as an ODR violation). */
+#define nf_store_mongo_ops	t_store_mongo_ops
+#include "store_mongo.c"
+
 #define SECRET "s3cretPW-do-not-leak"
 
 static char	 errlog[4096];     /* file receiving this test's stderr */
@@ -335,6 +343,309 @@ START_TEST(test_upsert_ids)
 }
 END_TEST
 
+/* ---- atomic units without a server ----------------------------------- */
+
+/* Counts its calls in *(int *)arg, returns what tm_ret says. */
+static enum nf_err	 tm_ret;
+
+static enum nf_err
+tm_count(struct nf_store *s, void *arg, struct nf_error *e)
+{
+	(void)s;
+	(*(int *)arg)++;
+	if (tm_ret != NF_OK)
+		return nf_error_set(e, tm_ret, "fn_code", "fn_field", "fn's own error");
+	return NF_OK;
+}
+
+/* An unreachable server: the unit is NF_EUNAVAIL and fn never runs (a
+ * failed session is not mistaken for a server without transactions). */
+START_TEST(test_atomic_unreachable)
+{
+	struct nf_store	*s = NULL;
+	struct nf_error	 e;
+	char		*uri;
+	int		 calls = 0;
+	int64_t		 t0;
+
+	capture_stderr();
+	uri = nf_xasprintf("mongodb://user:" SECRET "@127.0.0.1:%d/nonflex_t"
+	    "?serverSelectionTimeoutMS=200", tu_free_port());
+	ck_assert_int_eq(nf_store_open(uri, &s, &e), NF_OK);
+	t0 = nf_mono_ms();
+	ck_assert_int_eq(nf_store_atomic(s, tm_count, &calls, &e), NF_EUNAVAIL);
+	ck_assert_msg(nf_mono_ms() - t0 < 3000, "the unit waited too long");
+	ck_assert_str_eq(e.code, "store_unavailable");
+	assert_clean(&e);
+	ck_assert_int_eq(calls, 0);
+	nf_store_free(s);
+	free(uri);
+	ck_assert_msg(!log_contains(SECRET), "the password reached the log");
+}
+END_TEST
+
+/* Every transaction: snapshot reads, majority writes, on the primary. */
+START_TEST(test_txn_opts)
+{
+	mongoc_transaction_opt_t	*to = txn_opts_new();
+
+	ck_assert_str_eq(mongoc_read_concern_get_level(
+	    mongoc_transaction_opts_get_read_concern(to)), "snapshot");
+	ck_assert(mongoc_write_concern_get_wmajority(
+	    mongoc_transaction_opts_get_write_concern(to)));
+	ck_assert_int_eq(mongoc_read_prefs_get_mode(mongoc_transaction_opts_get_read_prefs(to)),
+	    MONGOC_READ_PRIMARY);
+	mongoc_transaction_opts_destroy(to);
+}
+END_TEST
+
+static bson_error_t
+be_of(uint32_t domain, uint32_t code, const char *msg)
+{
+	bson_error_t	 be;
+
+	memset(&be, 0, sizeof(be));
+	bson_set_error(&be, domain, code, "%s", msg);
+	return be;
+}
+
+/* Which errors mean "this server cannot run transactions". */
+START_TEST(test_no_txn_errors)
+{
+	static const struct {
+		uint32_t	 domain, code;
+		const char	*msg;
+		int		 no_txn;
+	} cases[] = {
+		{ MONGOC_ERROR_SERVER, 20, "Transaction numbers are only allowed on a replica "
+		    "set member or mongos", 1 },
+		{ MONGOC_ERROR_CLIENT, MONGOC_ERROR_CLIENT_SESSION_FAILURE,
+		    "Server does not support sessions", 1 },
+		{ MONGOC_ERROR_TRANSACTION, MONGOC_ERROR_TRANSACTION_INVALID_STATE,
+		    "Multi-document transactions are not supported by this server version", 1 },
+		{ MONGOC_ERROR_SERVER, 20, "cannot do that here", 0 },
+		{ MONGOC_ERROR_TRANSACTION, MONGOC_ERROR_TRANSACTION_INVALID_STATE,
+		    "Transaction already in progress", 0 },
+		{ MONGOC_ERROR_SERVER, 11000, "E11000 duplicate key", 0 },
+		{ MONGOC_ERROR_SERVER_SELECTION, MONGOC_ERROR_SERVER_SELECTION_FAILURE,
+		    "No suitable servers found", 0 },
+	};
+	bson_error_t	 be;
+	size_t		 i;
+
+	for (i = 0; i < NF_ARRAY_LEN(cases); i++) {
+		be = be_of(cases[i].domain, cases[i].code, cases[i].msg);
+		ck_assert_msg(is_no_txn(&be) == cases[i].no_txn, "case %zu", i);
+	}
+}
+END_TEST
+
+static void
+unit_init(struct unit *u, struct mongo *m)
+{
+	memset(u, 0, sizeof(*u));
+	u->m = m;
+	bson_init(&u->failed_reply);
+}
+
+static bson_t *
+labelled(const char *label)
+{
+	bson_t	*r = bson_new(), arr;
+
+	bson_append_array_begin(r, "errorLabels", -1, &arr);
+	BSON_APPEND_UTF8(&arr, "0", label);
+	bson_append_array_end(r, &arr);
+	return r;
+}
+
+/* How a unit's outcome becomes nf_store_atomic's result. */
+START_TEST(test_unit_result)
+{
+	struct mongo	 m = { NULL, NULL, 0 };
+	struct unit	 u;
+	struct nf_error	 e;
+	bson_t		 empty = BSON_INITIALIZER, *tr = labelled("TransientTransactionError");
+	bson_t		*uc = labelled("UnknownTransactionCommitResult");
+	bson_error_t	 be = be_of(MONGOC_ERROR_SERVER, 112, "WriteConflict");
+	struct op	 op;
+
+	capture_stderr();
+	op_init(&op, "insert", "agents", insert_fn);
+	unit_init(&u, &m);
+	ck_assert_int_eq(unit_result(&u, 1, &empty, &be, &e), NF_OK);
+	/* Retries ran out on a conflict or an unknown commit: 503. */
+	ck_assert_int_eq(unit_result(&u, 0, tr, &be, &e), NF_EUNAVAIL);
+	ck_assert_str_eq(e.code, "store_unavailable");
+	ck_assert_int_eq(unit_result(&u, 0, uc, &be, &e), NF_EUNAVAIL);
+	u.gave_up = 1;
+	ck_assert_int_eq(unit_result(&u, 0, &empty, &be, &e), NF_EUNAVAIL);
+	u.gave_up = 0;
+	/* fn's own error, as fn set it. */
+	u.rc = nf_error_set(&e, NF_ENOTFOUND, "fn_code", "fn_field", "fn's own error");
+	ck_assert_int_eq(unit_result(&u, 0, &empty, &be, &e), NF_ENOTFOUND);
+	ck_assert_str_eq(e.code, "fn_code");
+	ck_assert_str_eq(e.field, "fn_field");
+	/* A duplicate key fn went past is still the unit's result. */
+	u.rc = NF_OK;
+	be = be_of(MONGOC_ERROR_SERVER, 11000, "E11000 duplicate key {name: \"x\"}");
+	ck_assert_int_eq(unit_op_failed(&u, &op, &empty, &be, &e), NF_ECONFLICT);
+	nf_error_clear(&e);
+	ck_assert_int_eq(unit_result(&u, 0, &empty, &be, &e), NF_ECONFLICT);
+	ck_assert_str_eq(e.code, "duplicate_key");
+	ck_assert_ptr_null(strstr(e.message, "E11000"));
+	/* A commit that failed otherwise is mapped like an operation. */
+	unit_reset(&u);
+	u.attempts = 1;
+	be = be_of(MONGOC_ERROR_SERVER_SELECTION, MONGOC_ERROR_SERVER_SELECTION_FAILURE,
+	    "No suitable servers");
+	ck_assert_int_eq(unit_result(&u, 0, &empty, &be, &e), NF_EUNAVAIL);
+	be = be_of(MONGOC_ERROR_SERVER, 8000, "something odd");
+	ck_assert_int_eq(unit_result(&u, 0, &empty, &be, &e), NF_ESTORE);
+	ck_assert_str_eq(e.code, "store_error");
+	op_cleanup(&op);
+	bson_destroy(&u.failed_reply);
+	bson_destroy(tr);
+	bson_destroy(uc);
+	unlink(errlog);
+}
+END_TEST
+
+/* A fn that hits a failed operation (as run_in_unit reports one) and
+ * then, wrongly, goes on and returns NF_OK. */
+static bson_t		*tm_reply;
+static bson_error_t	 tm_be;
+
+static enum nf_err
+tm_swallow(struct nf_store *s, void *arg, struct nf_error *e)
+{
+	struct unit	*u = arg;
+	struct op	 op;
+
+	(void)s;
+	op_init(&op, "update", "agents", update_fn);
+	(void)unit_op_failed(u, &op, tm_reply, &tm_be, e);
+	op_cleanup(&op);
+	return NF_OK;
+}
+
+/* One attempt: what the driver gets back decides whether it retries. */
+START_TEST(test_unit_attempt)
+{
+	struct mongo	 m = { NULL, NULL, 0 };
+	struct unit	 u;
+	struct nf_error	 e;
+	bson_error_t	 be;
+	bson_t		*reply = NULL;
+	int		 calls = 0;
+
+	capture_stderr();
+	unit_init(&u, &m);
+	u.fn = tm_count;
+	u.ctx = &calls;
+	u.e = &e;
+	u.deadline = nf_mono_ms() + 60000;
+	tm_ret = NF_OK;
+	ck_assert(unit_attempt(NULL, &u, &reply, &be));
+	ck_assert_int_eq(calls, 1);
+	/* fn's error: fail, without labels (the driver must not retry). */
+	tm_ret = NF_EINVAL;
+	ck_assert(!unit_attempt(NULL, &u, &reply, &be));
+	ck_assert_ptr_null(reply);
+	ck_assert_int_eq(u.rc, NF_EINVAL);
+	/* An operation failed with a write conflict and fn went on: the
+	 * attempt fails anyway, with the label so the driver runs it again. */
+	tm_reply = labelled("TransientTransactionError");
+	tm_be = be_of(MONGOC_ERROR_SERVER, 112, "WriteConflict");
+	u.fn = tm_swallow;
+	u.ctx = &u;
+	ck_assert(!unit_attempt(NULL, &u, &reply, &be));
+	ck_assert_ptr_nonnull(reply);
+	ck_assert(mongoc_error_has_label(reply, "TransientTransactionError"));
+	ck_assert_int_eq(be.code, 112);
+	ck_assert_int_eq(u.failed, NF_EUNAVAIL);
+	bson_destroy(reply);
+	reply = NULL;
+	/* A standalone server: stop, no labels, fall back. */
+	tm_be = be_of(MONGOC_ERROR_SERVER, 20, "Transaction numbers are only allowed on a "
+	    "replica set member or mongos");
+	bson_reinit(tm_reply);
+	ck_assert(!unit_attempt(NULL, &u, &reply, &be));
+	ck_assert_ptr_null(reply);
+	ck_assert_int_eq(u.no_txn, 1);
+	u.no_txn = 0;
+	/* Past the deadline no new attempt starts. */
+	calls = 0;
+	u.fn = tm_count;
+	u.ctx = &calls;
+	u.deadline = nf_mono_ms() - 1;
+	ck_assert(!unit_attempt(NULL, &u, &reply, &be));
+	ck_assert_int_eq(calls, 0);
+	ck_assert_int_eq(u.gave_up, 1);
+	ck_assert_int_eq(unit_result(&u, 0, &u.failed_reply, &be, &e), NF_EUNAVAIL);
+	bson_destroy(tm_reply);
+	bson_destroy(&u.failed_reply);
+	unlink(errlog);
+}
+END_TEST
+
+/* An outer fn that runs a failing nested unit (on the store in arg) and
+ * ignores its error. */
+static enum nf_err
+tm_outer(struct nf_store *s, void *arg, struct nf_error *e)
+{
+	int	 calls = 0;
+
+	tm_ret = NF_ENOTFOUND;
+	(void)mongo_atomic(arg, s, tm_count, &calls, e);
+	return NF_OK;
+}
+
+/* Inside an open unit a nested unit joins it, and its failure fails the
+ * outer unit; a store known to lack transactions runs fn plainly. */
+START_TEST(test_atomic_nested_and_plain)
+{
+	struct mongo	 m = { NULL, NULL, 0 }, other = { NULL, NULL, 1 };
+	struct unit	 u;
+	struct nf_error	 e;
+	bson_t		*reply = NULL;
+	bson_error_t	 be;
+	int		 calls = 0;
+
+	unit_init(&u, &m);
+	cur_unit = &u;
+	tm_ret = NF_ENOTFOUND;
+	ck_assert_int_eq(mongo_atomic(&m, NULL, tm_count, &calls, &e), NF_ENOTFOUND);
+	ck_assert_int_eq(calls, 1);
+	ck_assert_int_eq(u.failed, NF_ENOTFOUND);
+	ck_assert_str_eq(u.failed_err.code, "fn_code");
+	/* A unit on another store is not joined: that store lacks
+	 * transactions, so fn just runs. */
+	tm_ret = NF_OK;
+	ck_assert_int_eq(mongo_atomic(&other, NULL, tm_count, &calls, &e), NF_OK);
+	ck_assert_int_eq(calls, 2);
+	cur_unit = NULL;
+	/* The outer fn ignored the nested failure: the attempt still fails,
+	 * without a label, and the unit returns the nested error. */
+	unit_reset(&u);
+	u.fn = tm_outer;
+	u.ctx = &m;
+	u.e = &e;
+	u.deadline = nf_mono_ms() + 60000;
+	cur_unit = &u;
+	ck_assert(!unit_attempt(NULL, &u, &reply, &be));
+	cur_unit = NULL;
+	ck_assert_int_eq(u.rc, NF_OK);
+	ck_assert_ptr_nonnull(reply);
+	ck_assert(!is_transient(reply));
+	nf_error_clear(&e);
+	ck_assert_int_eq(unit_result(&u, 0, reply, &be, &e), NF_ENOTFOUND);
+	ck_assert_str_eq(e.code, "fn_code");
+	bson_destroy(reply);
+	bson_destroy(&u.failed_reply);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -346,6 +657,12 @@ suite(void)
 	tcase_add_test(off, test_unreachable);
 	tcase_add_test(off, test_default_selection_timeout);
 	tcase_add_test(off, test_invalid_value_offline);
+	tcase_add_test(off, test_atomic_unreachable);
+	tcase_add_test(off, test_txn_opts);
+	tcase_add_test(off, test_no_txn_errors);
+	tcase_add_test(off, test_unit_result);
+	tcase_add_test(off, test_unit_attempt);
+	tcase_add_test(off, test_atomic_nested_and_plain);
 	suite_add_tcase(s, off);
 	if (getenv("TEST_MONGO_URI") != NULL && getenv("TEST_MONGO_URI")[0] != '\0') {
 		on = tcase_create("server");

@@ -15,9 +15,15 @@
 //             ORD-1000 is delivered." / "Tool error: ..."); otherwise
 //             "Echo: <text>"
 //   stall     never answers (the socket is held until stop)
-//   500 | 429 an OpenAI-shaped error with that status
+//   500 | 503 | 429  an OpenAI-shaped error with that status (429 and 503
+//             carry Retry-After: <retryAfter> when setMode's option
+//             retryAfter, in seconds, is given)
+//   reset     the connection is dropped once the request has arrived
 //   garbage   status 200, truncated JSON
 //   empty     status 200, no choices
+// Every 200 reports usage.total_tokens = tokens (setTokens, default 2), so
+// a test can spend a tenant's daily token budget in a known number of
+// answers; requests[i].at is the arrival time (ms) to measure backoff.
 //
 // SPDX-License-Identifier: MIT
 
@@ -32,6 +38,8 @@ function lastOf(messages, role) {
 	return undefined;
 }
 
+let usageTokens = 2;      // set from the answering fake before each answer
+
 function completion(message) {
 	return {
 		id: `chatcmpl-fake${Date.now()}`,
@@ -40,7 +48,7 @@ function completion(message) {
 		model: 'fake',
 		choices: [{ index: 0, message: { role: 'assistant', ...message },
 			finish_reason: message.tool_calls ? 'tool_calls' : 'stop' }],
-		usage: { prompt_tokens: 1, completion_tokens: 1, total_tokens: 2 },
+		usage: { prompt_tokens: usageTokens - 1, completion_tokens: 1, total_tokens: usageTokens },
 	};
 }
 
@@ -88,8 +96,8 @@ function scripted(body) {
 
 /*
  * startFakeOpenAI({keys}) -> Promise<fake>.  keys maps a Bearer key to a
- * name.  fake: {url (ends in /v1), port, requests, setMode(mode, {times}),
- * reset(), stop()}.
+ * name.  fake: {url (ends in /v1), port, requests, setMode(mode, {times,
+ * retryAfter}), setTokens(n), reset(), stop()}.
  */
 export async function startFakeOpenAI(opts = {}) {
 	const keys = { ...(opts.keys ?? {}) };
@@ -97,9 +105,11 @@ export async function startFakeOpenAI(opts = {}) {
 	const sockets = new Set();
 	let mode = 'ok';
 	let times = Infinity;
+	let retryAfter;
+	let tokens = 2;
 
-	function send(res, status, body) {
-		res.writeHead(status, { 'Content-Type': 'application/json' });
+	function send(res, status, body, extra = {}) {
+		res.writeHead(status, { 'Content-Type': 'application/json', ...extra });
 		res.end(typeof body === 'string' ? body : JSON.stringify(body));
 	}
 
@@ -125,7 +135,7 @@ export async function startFakeOpenAI(opts = {}) {
 			} catch {
 				body = null;
 			}
-			requests.push({ name: name ?? null, body });
+			requests.push({ name: name ?? null, body, at: Date.now() });
 			if (!name)
 				return send(res, 401, { error: { message: 'Incorrect API key provided',
 					type: 'invalid_request_error', code: 'invalid_api_key' } });
@@ -136,13 +146,20 @@ export async function startFakeOpenAI(opts = {}) {
 				return undefined;
 			case '500':
 				return send(res, 500, { error: { message: 'The server had an error', type: 'server_error' } });
+			case '503':
+				return send(res, 503, { error: { message: 'The engine is overloaded', type: 'server_error' } },
+					retryAfter !== undefined ? { 'Retry-After': String(retryAfter) } : {});
 			case '429':
-				return send(res, 429, { error: { message: 'Rate limit reached', type: 'requests' } });
+				return send(res, 429, { error: { message: 'Rate limit reached', type: 'requests' } },
+					retryAfter !== undefined ? { 'Retry-After': String(retryAfter) } : {});
+			case 'reset':
+				return req.socket.destroy();
 			case 'garbage':
 				return send(res, 200, '{"id":"chatcmpl-x","choices":[{"message":{"content":"Hel');
 			case 'empty':
 				return send(res, 200, { id: 'chatcmpl-x', choices: [] });
 			default:
+				usageTokens = tokens;
 				return send(res, 200, scripted(body));
 			}
 		});
@@ -163,11 +180,17 @@ export async function startFakeOpenAI(opts = {}) {
 		setMode(md, o = {}) {
 			mode = md;
 			times = o.times ?? Infinity;
+			retryAfter = o.retryAfter;
+		},
+		setTokens(n) {
+			tokens = n;
 		},
 		reset() {
 			requests.length = 0;
 			mode = 'ok';
 			times = Infinity;
+			retryAfter = undefined;
+			tokens = 2;
 		},
 		stop() {
 			for (const s of sockets)

@@ -17,7 +17,16 @@
 // anyway (keep: a create that took effect although the caller saw a 5xx,
 // the ambiguous case), or a stall longer than the client's timeout.
 // down() closes the listening socket (connection refused: nothing sent);
-// up() listens again on the same port.
+// up() listens again on the same port.  A fault may also add messages
+// after ours (addAfter: a busy conversation where ours is no longer on
+// the first page).
+//
+// Credentials: rejectAuth({user, unless}) answers 401 / 20003 to every
+// request whose Basic user (an AccountSid or API key SID, i.e. one
+// tenant) is user, except when its password is unless (the rotated
+// secret), the way Twilio answers a revoked key; acceptAuth() ends it.
+// seed(is, ch, n, ageMs) gives a conversation n older messages, for the
+// long-conversation reconciliation tests.
 //
 // SPDX-License-Identifier: MIT
 
@@ -62,14 +71,14 @@ class State {
 		return this.convs.get(ch);
 	}
 
-	addMessage(is, ch, form) {
+	addMessage(is, ch, form, at = now()) {
 		const list = this.messages.get(ch) ?? [];
 		this.messages.set(ch, list);
 		const sid = `IM${hex32()}`;
 		const m = { sid, account_sid: this.accountSid, conversation_sid: ch, chat_service_sid: is,
 			index: list.length, author: form.get('Author') ?? 'system', body: form.get('Body'),
 			media: null, attributes: form.get('Attributes') ?? '{}', participant_sid: null,
-			date_created: now(), date_updated: now(), delivery: null, content_sid: null,
+			date_created: at, date_updated: at, delivery: null, content_sid: null,
 			url: `https://conversations.twilio.com/v1/Services/${is}/Conversations/${ch}/Messages/${sid}`,
 			links: {} };
 		list.push(m);
@@ -91,7 +100,7 @@ function messagesPage(state, ch, url, origin) {
 		next_page_url: more ? link(n + 1) : null, key: 'messages' } };
 }
 
-function answer(state, req, form, url, origin) {
+function answer(state, req, form, url, origin, fault) {
 	const post = req.method === 'POST';
 	let m;
 	if ((m = MSGS.exec(url.pathname))) {
@@ -99,7 +108,10 @@ function answer(state, req, form, url, origin) {
 			return { status: 200, body: messagesPage(state, m[2], url, origin) };
 		if (!form.get('Body'))
 			return twilioError(400, 21619, 'A text message body or media urls must be specified');
-		return { status: 201, body: state.addMessage(m[1], m[2], form) };
+		const msg = state.addMessage(m[1], m[2], form);
+		for (let i = 0; i < (fault?.addAfter ?? 0); i++)
+			state.addMessage(m[1], m[2], new URLSearchParams({ Author: 'customer', Body: `later ${i}` }));
+		return { status: 201, body: msg };
 	}
 	if ((m = CONV.exec(url.pathname))) {
 		const c = state.conv(m[1], m[2]);
@@ -134,10 +146,10 @@ function kindOf(req, url) {
  * Start the fake and its two Prisms (conversations, taskrouter).  Resolves
  * to { url, env, state, requests(), mark(), since(m), fail(f), clearFaults(),
  * messagesWith(id), down(), up(), stop() }.  Each request is recorded as
- * {product, kind, method, path, query, form, status, ok, errors}.
- * fail({on: 'create'|'task'|'any', status, code, message, keep, stallMs,
- * times}) queues a fault used by the next `times` (default 1; Infinity for
- * always) matching requests.
+ * {product, kind, method, path, query, user, form, status, ok, errors}.
+ * fail({on: 'create'|'task'|'any', status, code, message, keep, addAfter,
+ * stallMs, times}) queues a fault used by the next `times` (default 1;
+ * Infinity for always) matching requests.
  */
 export async function startTwilioFaults(opts = {}) {
 	const prisms = {
@@ -147,6 +159,7 @@ export async function startTwilioFaults(opts = {}) {
 	const state = new State(opts.accountSid ?? 'AC00000000000000000000000000000001');
 	const log = [];
 	let faults = [];
+	let refused = null;         // {user, unless}: rejectAuth()
 	let chain = Promise.resolve();
 	let origin = '';
 	let port = 0;
@@ -171,17 +184,20 @@ export async function startTwilioFaults(opts = {}) {
 		const v = await forward(prisms[product], req, body);
 		const f = takeFault(kind);
 		let out;
-		if (!/^Basic /.test(req.headers.authorization ?? ''))
+		const [user, pass] = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''),
+			'base64').toString('utf8').split(/:(.*)/s);
+		if (!/^Basic /.test(req.headers.authorization ?? '') ||
+		    (refused && user === refused.user && pass !== refused.unless))
 			out = twilioError(401, 20003, 'Authenticate');
 		else if (f && !f.keep && !f.stallMs)
 			out = twilioError(f.status, f.code, f.message);
 		else {
-			out = answer(state, req, form, url, origin);
+			out = answer(state, req, form, url, origin, f);
 			if (f && f.status)
 				out = twilioError(f.status, f.code, f.message);
 		}
 		log.push({ product, kind, method: req.method, path: url.pathname, query: url.search,
-			form: [...form], status: f?.stallMs ? 'stalled' : out.status, ok: v.ok,
+			user, form: [...form], status: f?.stallMs ? 'stalled' : out.status, ok: v.ok,
 			errors: v.errors });
 		if (f?.stallMs)
 			await sleep(f.stallMs);
@@ -230,6 +246,14 @@ export async function startTwilioFaults(opts = {}) {
 		since: (m) => log.slice(m),
 		fail: (f) => { faults.push({ on: 'create', times: 1, ...f }); },
 		clearFaults: () => { faults = []; },
+		rejectAuth: (r) => { refused = { ...r }; },
+		acceptAuth: () => { refused = null; },
+		// n messages in conversation ch of service is, created ageMs ago.
+		seed: (is, ch, n, ageMs) => {
+			const at = new Date(Date.now() - ageMs).toISOString().replace(/\.\d+Z$/, 'Z');
+			for (let i = 0; i < n; i++)
+				state.addMessage(is, ch, new URLSearchParams({ Author: 'customer', Body: `old ${i}` }), at);
+		},
 		// Messages Twilio holds that carry our message id.
 		messagesWith: (id) => [...state.messages.values()].flat().filter((m) => nonflexId(m) === id),
 		down: close,
