@@ -184,18 +184,53 @@ view(struct json_object *doc, const char *const *fields, const char *const *null
 	return out;
 }
 
+static const char *const conv_fields[] = { "channel", "address", "customerId", "status",
+	"assignedTo", "aiEnabled", "taskSid", "twilioSid", "priority", "preview",
+	"handoffReason", "createdAt", "updatedAt", "lastMessageAt", "queuedAt",
+	"assignedAt", "firstResponseAt", "closedAt", "disposition", "note",
+	"version", NULL };
+static const char *const conv_nullable[] = { "customerId", "assignedTo", "taskSid",
+	"twilioSid", NULL };
+
 struct json_object *
 nf_conv_view(struct json_object *conv)
 {
-	static const char *const f[] = { "channel", "address", "customerId", "status",
-		"assignedTo", "aiEnabled", "taskSid", "twilioSid", "priority", "preview",
-		"handoffReason", "createdAt", "updatedAt", "lastMessageAt", "queuedAt",
-		"assignedAt", "firstResponseAt", "closedAt", "disposition", "note",
-		"version", NULL };
-	static const char *const n[] = { "customerId", "assignedTo", "taskSid",
-		"twilioSid", NULL };
+	return view(conv, conv_fields, conv_nullable);
+}
 
-	return view(conv, f, n);
+static int
+listed(const char *const *list, const char *k)
+{
+	for (; *list != NULL; list++)
+		if (strcmp(*list, k) == 0)
+			return 1;
+	return 0;
+}
+
+void
+nf_conv_shape(struct json_object *conv)
+{
+	const char	*drop[32];
+	char		 id[25];
+	size_t		 n = 0, i;
+
+	snprintf(id, sizeof(id), "%s", nf_json_field_str(conv, "_id") ?
+	    nf_json_field_str(conv, "_id") : "");
+	do {            /* again while drop[] was full: nothing internal stays */
+		n = 0;
+		json_object_object_foreach(conv, k, v) {
+			(void)v;
+			if (!listed(conv_fields, k) && n < NF_ARRAY_LEN(drop))
+				drop[n++] = k;
+		}
+		/* Deleted after the walk, which deleting would break. */
+		for (i = 0; i < n; i++)
+			json_object_object_del(conv, drop[i]);
+	} while (n == NF_ARRAY_LEN(drop));
+	nf_json_add_str(conv, "id", id);
+	for (i = 0; conv_nullable[i] != NULL; i++)
+		if (!json_object_object_get_ex(conv, conv_nullable[i], NULL))
+			nf_json_add(conv, conv_nullable[i], NULL);
 }
 
 struct json_object *

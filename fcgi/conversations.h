@@ -178,5 +178,7 @@ void		 nf_conv_publish(const struct nf_tenant *, struct json_object *conv,
 /* The client view of a conversation / message (no tenant, id as "id"). */
 struct json_object *nf_conv_view(struct json_object *conv);
 struct json_object *nf_conv_message_view(struct json_object *msg);
+/* nf_conv_view's fields made of conv itself, in place (listings). */
+void		 nf_conv_shape(struct json_object *conv);
 
 #endif

@@ -533,7 +533,7 @@ enum nf_err
 h_agents_list(struct nf_req *r, struct nf_error *e)
 {
 	static const struct nf_listing	 listing = { AGENTS, "username", 1,
-	    LIST_DEFAULT, LIST_MAX, "agents", agent_view };
+	    LIST_DEFAULT, LIST_MAX, "agents", agent_view, NULL };
 	struct json_object		*f = NULL;
 	struct nf_store			*st;
 	enum nf_err			 rc;

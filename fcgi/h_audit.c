@@ -154,7 +154,7 @@ enum nf_err
 h_audit_list(struct nf_req *r, struct nf_error *e)
 {
 	static const struct nf_listing	 listing = { AUDIT, "at", -1,
-	    AUDIT_LIST_DEFAULT, AUDIT_LIST_MAX, "entries", audit_view };
+	    AUDIT_LIST_DEFAULT, AUDIT_LIST_MAX, "entries", audit_view, NULL };
 	struct json_object		*f = NULL;
 	struct nf_store			*st;
 	enum nf_err			 rc;

@@ -52,7 +52,9 @@
 #include "tenant.h"
 #include "valid.h"
 
-#define LIST_DEFAULT	50
+/* An inbox page: what a desk shows at once (Front, Intercom and Zendesk
+ * load 20 to 30); more with ?limit=, up to LIST_MAX. */
+#define LIST_DEFAULT	25
 #define LIST_MAX	200
 #define MSGS_DEFAULT	50
 #define MSGS_MAX	200
@@ -485,7 +487,7 @@ enum nf_err
 h_conversations_list(struct nf_req *r, struct nf_error *e)
 {
 	static const struct nf_listing	 recent = { "conversations", "lastMessageAt", -1,
-	    LIST_DEFAULT, LIST_MAX, "conversations", nf_conv_view };
+	    LIST_DEFAULT, LIST_MAX, "conversations", nf_conv_view, nf_conv_shape };
 	struct json_object		*f = NULL;
 	struct nf_store			*st;
 	int				 queued;

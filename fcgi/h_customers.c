@@ -105,7 +105,7 @@ enum nf_err
 h_customers_list(struct nf_req *r, struct nf_error *e)
 {
 	static const struct nf_listing	 listing = { "customers", "externalId", 1,
-	    LIST_DEFAULT, LIST_MAX, "customers", nf_customer_view };
+	    LIST_DEFAULT, LIST_MAX, "customers", nf_customer_view, NULL };
 	struct json_object		*f = NULL;
 	struct nf_store			*st;
 	enum nf_err			 rc;
@@ -196,7 +196,7 @@ enum nf_err
 h_customers_orders_list(struct nf_req *r, struct nf_error *e)
 {
 	static const struct nf_listing	 listing = { "orders", "createdAt", -1,
-	    LIST_DEFAULT, LIST_MAX, "orders", nf_order_view };
+	    LIST_DEFAULT, LIST_MAX, "orders", nf_order_view, NULL };
 
 	return list_of(r, &listing, e);
 }
@@ -207,7 +207,7 @@ enum nf_err
 h_customers_tickets_list(struct nf_req *r, struct nf_error *e)
 {
 	static const struct nf_listing	 listing = { "tickets", "createdAt", -1,
-	    LIST_DEFAULT, LIST_MAX, "tickets", nf_ticket_view };
+	    LIST_DEFAULT, LIST_MAX, "tickets", nf_ticket_view, NULL };
 
 	return list_of(r, &listing, e);
 }

@@ -6,7 +6,7 @@
  * agents' session check does not apply); each handler checks the visitor's
  * own bearer token (webchat.h) itself, so a token reaches exactly one
  * session's conversations, in its tenant.  A posted message follows the
- * webhook rule: stored (nf_conv_add_message, which also publishes it),
+ * webhook rule: stored (nf_conv_receive, which also publishes it),
  * the assistant's "ai.reply" job queued (nf_jobs_submit_id: Redis, or the
  * store's outbox while Redis is down), then answered; the AI never runs
  * in the request.  Rate limits are Redis counters per client IP (sessions,
@@ -230,7 +230,7 @@ h_webchat_messages_create(struct nf_req *r, struct nf_error *e)
 	struct json_object	*s = NULL, *conv = NULL, *msg = NULL, *out;
 	const char		*sid, *body;
 	char			*dedupe = NULL;
-	int			 created = 0, dup = 0;
+	int			 dup = 0;
 	enum nf_err		 rc;
 
 	if ((rc = visitor(r, &s, e)) != NF_OK)
@@ -251,9 +251,7 @@ h_webchat_messages_create(struct nf_req *r, struct nf_error *e)
 	m.author = sid;
 	m.body = body;
 	m.dedupe_key = dedupe;
-	if ((rc = nf_conv_open(r->app, r->tenant, &in, &conv, &created, e)) != NF_OK ||
-	    (rc = nf_conv_add_message(r->app, r->tenant, nf_json_field_str(conv, "_id"), &m, &msg, &dup,
-	    e)) != NF_OK)
+	if ((rc = nf_conv_receive(r->app, r->tenant, &in, &m, &conv, &msg, &dup, e)) != NF_OK)
 		goto out;
 	if ((rc = queue_ai(r, conv, msg, e)) != NF_OK)
 		goto out;
@@ -277,7 +275,7 @@ enum nf_err
 h_webchat_messages_list(struct nf_req *r, struct nf_error *e)
 {
 	static const struct nf_listing	 listing = { "messages", "createdAt", 1, 50, 200,
-	    "messages", nf_webchat_message_view };
+	    "messages", nf_webchat_message_view, NULL };
 	struct json_object		*s = NULL, *ids = NULL, *f = NULL, *in, *out;
 	struct nf_store			*st;
 	enum nf_err			 rc;

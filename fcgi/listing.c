@@ -37,10 +37,17 @@ nf_listing_respond(struct nf_req *r, struct nf_store *st, struct json_object *fi
 			snprintf(e->field, sizeof(e->field), "cursor");
 		return rc;
 	}
-	arr = json_object_new_array();
 	n = json_object_array_length(page);
-	for (i = 0; i < n; i++)
-		json_object_array_add(arr, l->view(json_object_array_get_idx(page, i)));
+	if (l->shape != NULL) {
+		for (i = 0; i < n; i++)
+			l->shape(json_object_array_get_idx(page, i));
+		arr = page;
+		page = NULL;
+	} else {
+		arr = json_object_new_array();
+		for (i = 0; i < n; i++)
+			json_object_array_add(arr, l->view(json_object_array_get_idx(page, i)));
+	}
 	root = json_object_new_object();
 	nf_json_add(root, l->key, arr);
 	nf_json_add(root, "next", next != NULL ? json_object_new_string(next) : NULL);

@@ -409,6 +409,11 @@ describe('a web chat with the assistant and an agent', { skip }, () => {
 		assert.equal(h.json.data.conversation.status, 'queued');
 		assert.equal(openai.requests.length, 1);
 		await onStream(vis.a, (m) => m.authorKind === 'bot' && /agent/.test(m.body));
+		// The web chat's handoff makes its TaskRouter task too.  Waited for
+		// before the claim: a conversation claimed first needs no routing,
+		// and conv.task rightly makes none (delivery.c).
+		await waitFor('the web chat\'s task', () => twil.state.tasks.some((t) =>
+			JSON.parse(t.attributes).conversationId === convId), SLOW);
 
 		// sarah claims and answers; the visitor sees an agent, not who.
 		const token = await claim(convId);
@@ -440,9 +445,6 @@ describe('a web chat with the assistant and an agent', { skip }, () => {
 
 		assertJson(await api(who.sarah, 'POST', '/api/tasks/release',
 			{ conversationId: convId, token }), 200);
-		// The web chat's handoff made its TaskRouter task too.
-		await waitFor('the web chat\'s task', () => twil.state.tasks.some((t) =>
-			JSON.parse(t.attributes).conversationId === convId), SLOW);
 	});
 
 	test('no job of either conversation was dead-lettered', () => {
