@@ -92,25 +92,33 @@ no_redis(struct nf_error *e)
 	    "the AI budget cannot be checked");
 }
 
+/* The integer at today's key with suffix (0 when none yet). */
+static enum nf_err
+day_int(struct nf_kv *kv, const struct nf_tenant *t, int64_t now_ms, const char *suffix,
+    int64_t *out, struct nf_error *e)
+{
+	redisReply	*r = NULL;
+	char		*k = day_key(t, now_ms, suffix);
+	enum nf_err	 rc;
+
+	*out = 0;
+	if (k == NULL)
+		return nf_error_set(e, NF_EINVAL, "invalid_key", NULL, "bad budget key");
+	rc = nf_kv_command(kv, &r, e, "GET %s", k);
+	if (rc == NF_OK && r->type == REDIS_REPLY_STRING)
+		*out = strtoll(r->str, NULL, 10);
+	if (r != NULL)
+		freeReplyObject(r);
+	free(k);
+	return rc;
+}
+
 /* Today's count (0 when none yet). */
 static enum nf_err
 used_today(struct nf_kv *kv, const struct nf_tenant *t, int64_t now_ms, int64_t *used,
     struct nf_error *e)
 {
-	redisReply	*r = NULL;
-	char		*k = day_key(t, now_ms, "");
-	enum nf_err	 rc;
-
-	*used = 0;
-	if (k == NULL)
-		return nf_error_set(e, NF_EINVAL, "invalid_key", NULL, "bad budget key");
-	rc = nf_kv_command(kv, &r, e, "GET %s", k);
-	if (rc == NF_OK && r->type == REDIS_REPLY_STRING)
-		*used = strtoll(r->str, NULL, 10);
-	if (r != NULL)
-		freeReplyObject(r);
-	free(k);
-	return rc;
+	return day_int(kv, t, now_ms, "", used, e);
 }
 
 /* The first caller of the day over the budget tells the log and the audit. */
@@ -211,20 +219,7 @@ static enum nf_err
 exhausted_at(struct nf_kv *kv, const struct nf_tenant *t, int64_t now_ms, int64_t *at,
     struct nf_error *e)
 {
-	redisReply	*r = NULL;
-	char		*k = day_key(t, now_ms, "-exhausted");
-	enum nf_err	 rc;
-
-	*at = 0;
-	if (k == NULL)
-		return nf_error_set(e, NF_EINVAL, "invalid_key", NULL, "bad budget key");
-	rc = nf_kv_command(kv, &r, e, "GET %s", k);
-	if (rc == NF_OK && r->type == REDIS_REPLY_STRING)
-		*at = strtoll(r->str, NULL, 10);
-	if (r != NULL)
-		freeReplyObject(r);
-	free(k);
-	return rc;
+	return day_int(kv, t, now_ms, "-exhausted", at, e);
 }
 
 enum nf_err

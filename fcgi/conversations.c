@@ -824,6 +824,32 @@ rec_publish(const struct rec *rc)
 	json_object_put(d);
 }
 
+static struct rec *
+rec_init(struct rec *rc, struct nf_app *app, const struct nf_tenant *t,
+    const struct nf_conv_msg *m, const char *delivery)
+{
+	memset(rc, 0, sizeof(*rc));
+	rc->app = app;
+	rc->t = t;
+	rc->m = m;
+	rc->delivery = delivery;
+	return rc;
+}
+
+/* Record in conversation conv_id, or in in's open one, then publish. */
+static enum nf_err
+rec_record(struct nf_store *st, struct rec *rc, const char *conv_id,
+    const struct nf_conv_inbound *in, struct nf_error *e)
+{
+	enum nf_err	 err;
+
+	rc->conv_id = conv_id;
+	rc->in = in;
+	if ((err = rec_run(st, rc, e)) == NF_OK)
+		rec_publish(rc);
+	return err;
+}
+
 static enum nf_err
 record(struct nf_app *app, const struct nf_tenant *t, const char *conv_id,
     const struct nf_conv_msg *m, const char *delivery, struct json_object **msg, int *dup,
@@ -840,15 +866,8 @@ record(struct nf_app *app, const struct nf_tenant *t, const char *conv_id,
 		return not_found(e);
 	if ((err = check_msg(m, e)) != NF_OK || (err = nf_conv_store(app, &st, e)) != NF_OK)
 		return err;
-	memset(&rc, 0, sizeof(rc));
-	rc.app = app;
-	rc.t = t;
-	rc.conv_id = conv_id;
-	rc.m = m;
-	rc.delivery = delivery;
-	if ((err = rec_run(st, &rc, e)) != NF_OK)
+	if ((err = rec_record(st, rec_init(&rc, app, t, m, delivery), conv_id, NULL, e)) != NF_OK)
 		return err;
-	rec_publish(&rc);
 	*dup = rc.dup;
 	if (msg != NULL) {
 		*msg = rc.msg;
@@ -879,15 +898,8 @@ nf_conv_receive(struct nf_app *app, const struct nf_tenant *t,
 	if ((err = nf_conv_store(app, &st, e)) != NF_OK ||
 	    (err = nf_customers_migrate(st, e)) != NF_OK)
 		return err;
-	memset(&rc, 0, sizeof(rc));
-	rc.app = app;
-	rc.t = t;
-	rc.in = in;
-	rc.m = m;
-	rc.delivery = "received";
-	if ((err = rec_run(st, &rc, e)) != NF_OK)
+	if ((err = rec_record(st, rec_init(&rc, app, t, m, "received"), NULL, in, e)) != NF_OK)
 		return err;
-	rec_publish(&rc);
 	*dup = rc.dup;
 	*conv = rc.conv;
 	*msg = rc.msg;
