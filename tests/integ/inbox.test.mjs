@@ -171,6 +171,30 @@ describe('listing', () => {
 		sql(stack, `DELETE FROM c_conversations WHERE id = '${other}'`);
 	});
 
+	test('a page is 25 conversations unless asked; views carry no internal field', async () => {
+		const t0 = Date.parse('2026-01-01T00:00:00Z');
+		const ids2 = [];
+		for (let i = 0; i < 30; i++)
+			ids2.push(insertConv(stack, { lastMessageAt: iso(t0 + i * 1000) }, 'tenant2'));
+		try {
+			let b = assertJson(await api('admin2', 'GET', '/api/conversations'), 200);
+			assert.equal(b.conversations.length, 25);
+			assert.notEqual(b.next, null);
+			assert.deepEqual(b.conversations.map((c) => c.id), ids2.slice(5).reverse());
+			for (const c of b.conversations) {
+				for (const k of ['tenant', '_id', 'openKey'])
+					assert.ok(!(k in c), `${k} in a view: ${JSON.stringify(c)}`);
+				for (const k of ['customerId', 'assignedTo', 'taskSid', 'twilioSid'])
+					assert.ok(k in c, `${k} missing from a view: ${JSON.stringify(c)}`);
+			}
+			b = assertJson(await api('admin2', 'GET', '/api/conversations?limit=50'), 200);
+			assert.equal(b.conversations.length, 30);
+			assert.equal(b.next, null);
+		} finally {
+			sql(stack, `DELETE FROM c_conversations WHERE tenant = 'tenant2'`);
+		}
+	});
+
 	test('status=queued: highest priority first, then waiting longest first', async () => {
 		const b = assertJson(await api('sarah', 'GET', '/api/conversations?status=queued'), 200);
 		assert.deepEqual(b.conversations.map((c) => c.id), [list.urgent, list.old, list.mid]);
