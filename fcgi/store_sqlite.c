@@ -15,11 +15,14 @@
  * compare only within their type bracket (a number never matches a string, a
  * boolean is not 1), null matches missing, missing sorts first.
  *
- * Many worker processes share one file: the database runs in WAL mode with a
- * busy timeout, and every read-then-write operation (update, upsert,
- * find_and_modify, delete) runs inside BEGIN IMMEDIATE ... COMMIT, taking
- * the write lock before reading, so two processes can never act on the same
- * "before" state.  Updates are applied in C on the json-c document and the
+ * Many worker processes share one file: the database runs in WAL mode, and
+ * every write (insert, update, upsert, find_and_modify, delete, and an
+ * nf_store_atomic unit as a whole) runs inside BEGIN IMMEDIATE ... COMMIT,
+ * taking the write lock before reading, so two processes can never act on
+ * the same "before" state; inside a unit, operations are savepoints.
+ * Writers line up in a queue shared by the processes (see wlock_take)
+ * before asking SQLite for its lock, and checkpoints run after the lock is
+ * let go (sq_wal_hook).  Updates are applied in C on the json-c document and the
  * whole document is written back.  Lock timeouts, a full disk and I/O errors
  * become NF_EUNAVAIL (503) after a rollback; the SQLite message goes to the
  * log only.
@@ -58,6 +61,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <pthread.h>
 
 #include <json-c/json.h>
 #include <sqlite3.h>
@@ -86,6 +92,8 @@ struct sq_coll {
 	size_t		 nlead;
 };
 
+struct sq_wq;
+
 struct sq {
 	sqlite3		*db;
 	struct sq_coll	*colls;
@@ -96,7 +104,7 @@ struct sq {
 	int		 depth;     /* open transactions: BEGIN, then savepoints */
 	int		 ckpt_at;   /* WAL frames at this connection's last checkpoint */
 	int		 ckpt_due;  /* checkpoint mode to run once the lock is let go, or -1 */
-	int		 wlock_fd;  /* the writers' queue (<db>-wlock), or -1 */
+	struct sq_wq	*wq;        /* the writers' queue (<db>-wlock), or NULL */
 	int		 wlocked;   /* this connection holds it */
 	struct json_tokener *tok;   /* reused by parse_doc */
 };
@@ -958,25 +966,61 @@ sq_wal_hook(void *ctx, sqlite3 *db, const char *name, int frames)
  * handler), so under concurrent writes a waiting process sleeps past the
  * moment the lock is let go, and the core idles: two workers writing
  * webhooks spent most of their time asleep.  Every write transaction of
- * this backend therefore first takes an exclusive flock on <db>-wlock,
- * which the kernel hands to the next waiter the moment it is released (and
- * releases by itself when a process dies), then BEGIN IMMEDIATE, which
- * then finds SQLite's lock free (other programs on the file, such as the
- * sqlite3 shell, still meet the busy handler).  A process that already
- * holds the queue through another connection does not wait for it again:
- * that would wait for itself forever.
+ * this backend therefore first takes a mutex shared by every process on
+ * the file (PTHREAD_PROCESS_SHARED, in <db>-wlock mapped by each), which
+ * hands over to the next waiter the moment it is released, then BEGIN
+ * IMMEDIATE, which then finds SQLite's lock free (other programs on the
+ * file, such as the sqlite3 shell, still meet the busy handler).
+ *  - The mutex is robust: a process that dies holding it (a worker killed
+ *    mid-transaction) hands it to the next waiter, whose SQLite has rolled
+ *    the dead one's transaction back already.
+ *  - The wait is bounded by SQ_BUSY_MS: a holder that hangs or is stopped
+ *    gives the others 503 store_unavailable, as SQLite's own lock would,
+ *    rather than a worker pool stuck behind it.
+ *  - A process that holds the queue through another connection does not
+ *    wait for it again: it would wait for itself.
  */
+#define WQ_MAGIC	0x6e667771u     /* "nfwq": the mutex is initialised */
+
+struct sq_wq {
+	uint32_t		 magic;
+	pthread_mutex_t		 mu;
+};
+
 static int	sq_wlock_held;
 
-static void
-wlock_take(struct sq *q)
+/* 0, or NF_EUNAVAIL (e set) when the queue did not move in SQ_BUSY_MS. */
+static enum nf_err
+wlock_take(struct sq *q, struct nf_error *e)
 {
-	if (q->wlock_fd < 0 || q->wlocked || sq_wlock_held)
-		return;
-	while (flock(q->wlock_fd, LOCK_EX) != 0)
-		if (errno != EINTR)
-			return;         /* no queue: SQLite's lock still protects */
+	struct timespec	 ts;
+	int		 rc;
+
+	if (q->wq == NULL || q->wlocked || sq_wlock_held)
+		return NF_OK;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += SQ_BUSY_MS / 1000;
+	ts.tv_nsec += (long)(SQ_BUSY_MS % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	rc = pthread_mutex_clocklock(&q->wq->mu, CLOCK_MONOTONIC, &ts);
+	if (rc == EOWNERDEAD) {
+		nf_warn("sqlite: a process died in a write transaction; it was rolled back");
+		pthread_mutex_consistent(&q->wq->mu);
+		rc = 0;
+	}
+	if (rc == ETIMEDOUT) {
+		nf_log(NF_LOG_ERROR, "sqlite: the writers' queue did not move in %d ms",
+		    SQ_BUSY_MS);
+		return nf_error_set(e, NF_EUNAVAIL, "store_unavailable", NULL,
+		    "the store is busy or unavailable, try again later");
+	}
+	if (rc != 0)
+		return NF_OK;           /* no queue: SQLite's lock still protects */
 	q->wlocked = sq_wlock_held = 1;
+	return NF_OK;
 }
 
 static void
@@ -985,7 +1029,7 @@ wlock_drop(struct sq *q)
 	int	 mode = q->ckpt_due;
 
 	if (q->wlocked) {
-		flock(q->wlock_fd, LOCK_UN);
+		pthread_mutex_unlock(&q->wq->mu);
 		q->wlocked = sq_wlock_held = 0;
 	}
 	q->ckpt_due = -1;
@@ -994,20 +1038,63 @@ wlock_drop(struct sq *q)
 		q->ckpt_at = 0;     /* one that could not finish is retried later */
 }
 
+/* The first process to map the file sets the mutex up, under an flock so
+ * two cannot both do it. */
 static int
+wq_init(int fd, struct sq_wq *wq)
+{
+	pthread_mutexattr_t	 a;
+	int			 ok = 1;
+
+	if (flock(fd, LOCK_EX) != 0)
+		return 0;
+	if (wq->magic != WQ_MAGIC) {
+		ok = pthread_mutexattr_init(&a) == 0 &&
+		    pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) == 0 &&
+		    pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) == 0 &&
+		    pthread_mutex_init(&wq->mu, &a) == 0;
+		pthread_mutexattr_destroy(&a);
+		if (ok)
+			wq->magic = WQ_MAGIC;
+	}
+	flock(fd, LOCK_UN);
+	return ok;
+}
+
+static struct sq_wq *
 wlock_open(const char *path)
 {
-	char	*lp;
-	int	 fd;
+	struct sq_wq	*wq = NULL;
+	struct stat	 sb;
+	char		*lp;
+	void		*m;
+	int		 fd;
 
 	if (strcmp(path, ":memory:") == 0)
-		return -1;
+		return NULL;
 	lp = nf_xasprintf("%s-wlock", path);
-	fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0)
+	if ((fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0 ||
+	    fstat(fd, &sb) != 0 ||
+	    ((size_t)sb.st_size < sizeof(*wq) && ftruncate(fd, sizeof(*wq)) != 0) ||
+	    (m = mmap(NULL, sizeof(*wq), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)) ==
+	    MAP_FAILED)
 		nf_warn("sqlite: no writers' queue %s: %s", lp, strerror(errno));
+	else if (!wq_init(fd, wq = m)) {
+		nf_warn("sqlite: no writers' queue %s: cannot set it up", lp);
+		munmap(m, sizeof(*wq));
+		wq = NULL;
+	}
+	if (fd >= 0)
+		close(fd);
 	free(lp);
-	return fd;
+	return wq;
+}
+
+static void
+wlock_close(struct sq_wq *wq)
+{
+	if (wq != NULL)
+		munmap(wq, sizeof(*wq));
 }
 
 /* ---- transactions and tables ---------------------------------------- */
@@ -1037,8 +1124,8 @@ tx_begin(struct sq *q, struct nf_error *e)
 
 	if (q->depth > 0 && sqlite3_get_autocommit(q->db))
 		return unit_lost(q, e);
-	if (q->depth == 0)
-		wlock_take(q);
+	if (q->depth == 0 && (rc = wlock_take(q, e)) != NF_OK)
+		return rc;
 	rc = exec_sql(q, q->depth == 0 ? "BEGIN IMMEDIATE" : "SAVEPOINT nf_unit", e);
 	if (rc == NF_OK)
 		q->depth++;
@@ -1591,7 +1678,7 @@ sq_open(const char *uri, void **impl, struct nf_error *e)
 	}
 	q = nf_xcalloc(1, sizeof(*q));
 	q->ckpt_due = -1;
-	q->wlock_fd = wlock_open(path);
+	q->wq = wlock_open(path);
 	do
 		nf_random_bytes(&q->jitter, sizeof(q->jitter));
 	while (q->jitter == 0);
@@ -1620,8 +1707,7 @@ sq_open(const char *uri, void **impl, struct nf_error *e)
 out:
 	if (q != NULL) {
 		sqlite3_close(q->db);
-		if (q->wlock_fd >= 0)
-			close(q->wlock_fd);
+		wlock_close(q->wq);
 		free(q);
 	}
 	free(path);
@@ -1644,8 +1730,7 @@ sq_free(void *impl)
 	if (q->tok != NULL)
 		json_tokener_free(q->tok);
 	sqlite3_close(q->db);
-	if (q->wlock_fd >= 0)
-		close(q->wlock_fd);
+	wlock_close(q->wq);
 	free(q);
 }
 

@@ -16,6 +16,8 @@
 
 #include <sys/wait.h>
 
+#include <signal.h>
+
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1422,6 +1424,97 @@ START_TEST(t_sqlite_busy)
 }
 END_TEST
 
+/* A unit that changes "held", says so on *fd, then never ends: a writer
+ * that hangs, or is killed, in the middle of its transaction. */
+static enum nf_err
+hold_unit(struct nf_store *s, void *arg, struct nf_error *e)
+{
+	enum nf_err	 rc = u_upd(s, "ta", C, "{\"_id\":\"held\"}", "{\"$set\":{\"n\":99}}", e);
+
+	if (rc == NF_OK && write(*(int *)arg, "x", 1) != 1)
+		rc = NF_EUNAVAIL;
+	while (rc == NF_OK)
+		pause();
+	return rc;
+}
+
+/* A forked process inside hold_unit (returns once it holds the lock). */
+static pid_t
+holder(void)
+{
+	struct nf_store	*s = NULL;
+	struct nf_error	 e;
+	pid_t		 pid;
+	int		 p[2];
+	char		 c;
+
+	ck_assert_int_eq(pipe(p), 0);
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0) {
+		close(p[0]);
+		if (nf_store_open(uri, &s, &e) == NF_OK)
+			nf_store_atomic(s, hold_unit, &p[1], &e);
+		_exit(1);
+	}
+	close(p[1]);
+	ck_assert_int_eq(read(p[0], &c, 1), 1);
+	close(p[0]);
+	return pid;
+}
+
+/* A writer killed mid-transaction: the next one goes on at once, and the
+ * dead one's change is gone. */
+START_TEST(t_sqlite_writer_killed)
+{
+	struct json_object	*out;
+	struct nf_error		 e;
+	int64_t			 m = 0, t0;
+	pid_t			 pid;
+	int			 st;
+
+	ins("ta", "{\"_id\":\"held\",\"n\":1}");
+	pid = holder();
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	t0 = nf_mono_ms();
+	ck_assert_int_eq(upd("ta", "{\"_id\":\"held\"}", "{\"$inc\":{\"n\":1}}", 0, &m, &e),
+	    NF_OK);
+	ck_assert_int_lt(nf_mono_ms() - t0, 1000);
+	out = one("ta", "{\"_id\":\"held\"}");
+	ck_assert_int_eq(field_int(out, "n"), 2);
+	json_object_put(out);
+}
+END_TEST
+
+/* A writer that hangs mid-transaction: the others get 503 after the busy
+ * timeout, not a wait without end; reads go on. */
+START_TEST(t_sqlite_writer_hung)
+{
+	struct json_object	*out;
+	struct nf_error		 e;
+	int64_t			 m = 0, t0;
+	pid_t			 pid;
+	enum nf_err		 rc;
+	int			 st;
+
+	ins("ta", "{\"_id\":\"held\",\"n\":1}");
+	pid = holder();
+	t0 = nf_mono_ms();
+	rc = upd("ta", "{\"_id\":\"held\"}", "{\"$inc\":{\"n\":1}}", 0, &m, &e);
+	ck_assert_int_eq(rc, NF_EUNAVAIL);
+	ck_assert_str_eq(e.code, "store_unavailable");
+	ck_assert_int_ge(nf_mono_ms() - t0, 4000);
+	ck_assert_int_lt(nf_mono_ms() - t0, 9000);
+	out = one("ta", "{\"_id\":\"held\"}");
+	ck_assert_int_eq(field_int(out, "n"), 1);
+	json_object_put(out);
+	ck_assert_int_eq(kill(pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(pid, &st, 0), pid);
+	ck_assert_int_eq(upd("ta", "{\"_id\":\"held\"}", "{\"$inc\":{\"n\":1}}", 0, &m, &e),
+	    NF_OK);
+}
+END_TEST
+
 /* The query plan of a find on tenant "ta" (malloc'd). */
 static char *
 plan(const char *filter)
@@ -1910,6 +2003,8 @@ store_suite(const char *name, int sqlite)
 	tcase_add_test(tc, t_atomic_concurrency);
 	if (sqlite) {
 		tcase_add_test(tc, t_sqlite_busy);
+		tcase_add_test(tc, t_sqlite_writer_killed);
+		tcase_add_test(tc, t_sqlite_writer_hung);
 		tcase_add_test(tc, t_sqlite_plan);
 		tcase_add_test(tc, t_sqlite_full);
 		tcase_add_test(tc, t_sqlite_full_unit);
