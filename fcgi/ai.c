@@ -494,8 +494,7 @@ add_history(struct turn *tn, const char *text, struct json_object *msgs)
 	if (tn->conv_id == NULL || !nf_valid_hex24(tn->conv_id) ||
 	    nf_conv_store(tn->app, &st, &e) != NF_OK)
 		return;
-	f = json_object_new_object();
-	nf_json_add_str(f, "conversationId", tn->conv_id);
+	f = nf_json_pair("conversationId", tn->conv_id);
 	opts.sort = json_object_new_object();
 	nf_json_add_int(opts.sort, "createdAt", -1);
 	if (nf_store_find(st, tn->t->id, "messages", f, &opts, &found, &e) != NF_OK) {

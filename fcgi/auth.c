@@ -654,8 +654,7 @@ load_agent(struct nf_req *r, const struct nf_auth_claims *c, int cache, const ch
 	if (doc == NULL) {
 		if ((rc = nf_app_store(r->app, &st, e)) != NF_OK)
 			return rc;
-		f = json_object_new_object();
-		nf_json_add_str(f, "_id", c->sub);
+		f = nf_json_pair("_id", c->sub);
 		rc = nf_store_find_one(st, c->tenant, "agents", f, NULL, &doc, e);
 		json_object_put(f);
 		if (rc != NF_OK)

@@ -916,24 +916,48 @@ nf_conv_add_message(struct nf_app *app, const struct nf_tenant *t, const char *c
 	return record(app, t, conv_id, m, delivery, msg, dup, e);
 }
 
-/* Submit a job {conversationId[, messageId]} (the outbox takes it while
- * Redis is down). */
-static enum nf_err
-submit(struct nf_app *app, struct nf_store *st, const struct nf_tenant *t,
-    const char *type, const char *conv_id, const char *msg_id, struct nf_error *e)
+enum nf_err
+nf_conv_submit(struct nf_app *app, const struct nf_tenant *t, const char *type,
+    const char *conv_id, const char *msg_id, int once, struct nf_error *e)
 {
-	struct json_object	*p = json_object_new_object();
+	struct json_object	*p;
+	struct nf_store		*st;
 	enum nf_err		 rc;
 	int			 deferred = 0;
 
+	if ((rc = nf_conv_store(app, &st, e)) != NF_OK)
+		return rc;
+	p = json_object_new_object();
 	nf_json_add_str(p, "conversationId", conv_id);
 	if (msg_id != NULL)
 		nf_json_add_str(p, "messageId", msg_id);
-	rc = nf_jobs_submit(st, nf_app_kv(app), t->id, type, p, 0, NULL, &deferred, e);
+	rc = once && msg_id != NULL ?
+	    nf_jobs_submit_id(st, nf_app_kv(app), t->id, type, p, 0, msg_id, &deferred, e) :
+	    nf_jobs_submit(st, nf_app_kv(app), t->id, type, p, 0, NULL, &deferred, e);
 	json_object_put(p);
 	if (rc == NF_OK && deferred)
 		nf_info("job %s for conversation %s waits in the outbox", type, conv_id);
 	return rc;
+}
+
+/*
+ * The job's id is the message's, so every copy of the cause (a replayed
+ * webhook, a resent web-chat message, Twilio's retry after a worker died
+ * between storing the message and queueing its job) may submit it and it
+ * is still queued exactly once.
+ */
+enum nf_err
+nf_conv_ask_ai(struct nf_app *app, const struct nf_tenant *t, struct json_object *conv,
+    struct json_object *msg, struct nf_error *e)
+{
+	const char	*status = nf_json_field_str(conv, "status");
+	struct json_object *v;
+
+	if (status == NULL || strcmp(status, "ai") != 0 ||
+	    !json_object_object_get_ex(conv, "aiEnabled", &v) || !json_object_get_boolean(v))
+		return NF_OK;
+	return nf_conv_submit(app, t, "ai.reply", nf_json_field_str(conv, "_id"),
+	    nf_json_field_str(msg, "_id"), 1, e);
 }
 
 enum nf_err
@@ -953,7 +977,6 @@ nf_conv_send_keyed(struct nf_app *app, const struct nf_tenant *t, const char *co
     const char *dedupe_key, struct json_object **msg, int *dup, struct nf_error *e)
 {
 	struct nf_conv_msg	 m;
-	struct nf_store		*st;
 	struct json_object	*conv = NULL, *doc = NULL;
 	const char		*channel;
 	enum nf_err		 rc;
@@ -968,9 +991,7 @@ nf_conv_send_keyed(struct nf_app *app, const struct nf_tenant *t, const char *co
 		    "authorKind must be bot or agent");
 	if ((rc = nf_conv_get(app, t, conv_id, &conv, e)) != NF_OK)
 		return rc;
-	if ((rc = nf_conv_store(app, &st, e)) != NF_OK)
-		goto out;
-	if (strcmp(nf_json_field_str(conv, "status") ? nf_json_field_str(conv, "status") : "", "closed") == 0) {
+	if (is_closed(conv)) {
 		rc = nf_error_set(e, NF_ECONFLICT, "conversation_closed", NULL,
 		    "the conversation is closed");
 		goto out;
@@ -988,8 +1009,8 @@ nf_conv_send_keyed(struct nf_app *app, const struct nf_tenant *t, const char *co
 	    != NF_OK)
 		goto out;
 	/* Sent before by the same cause: whoever recorded it delivers it. */
-	if (!*dup && !webchat && (rc = submit(app, st, t, "conv.deliver", conv_id,
-	    nf_json_field_str(doc, "_id"), e)) != NF_OK) {
+	if (!*dup && !webchat && (rc = nf_conv_submit(app, t, "conv.deliver", conv_id,
+	    nf_json_field_str(doc, "_id"), 0, e)) != NF_OK) {
 		/* Stored but not queued: say so in the inbox rather than lose it. */
 		nf_error("message %s of conversation %s could not be queued for delivery",
 		    nf_json_field_str(doc, "_id"), conv_id);
@@ -1263,7 +1284,7 @@ nf_conv_handoff(struct nf_app *app, const struct nf_tenant *t, const char *conv_
 	}
 	task = t->twilio.workflow_sid != NULL && t->twilio.workspace_sid != NULL;
 	if ((task || nf_json_field_str(doc, "twilioSid") != NULL) &&
-	    submit(app, st, t, "conv.task", conv_id, NULL, e) != NF_OK) {
+	    nf_conv_submit(app, t, "conv.task", conv_id, NULL, 0, e) != NF_OK) {
 		/* The handoff stands (agents see it in the queue); only the
 		 * task / attributes are missing, which the log says. */
 		nf_error("handoff of conversation %s: conv.task not queued: %s", conv_id,

@@ -115,6 +115,19 @@ enum nf_err	 nf_conv_receive(struct nf_app *, const struct nf_tenant *,
 		    struct nf_error *);
 
 /*
+ * Queue job type {conversationId[, messageId]} for conversation conv_id
+ * (the store's outbox takes it while Redis is down).  once: under msg_id as
+ * the job's id, so however often it is submitted it is queued once.
+ */
+enum nf_err	 nf_conv_submit(struct nf_app *, const struct nf_tenant *, const char *type,
+		    const char *conv_id, const char *msg_id, int once, struct nf_error *);
+
+/* While conv is the assistant's (status ai, aiEnabled), queue its answer to
+ * msg ("ai.reply", once per message); otherwise NF_OK doing nothing. */
+enum nf_err	 nf_conv_ask_ai(struct nf_app *, const struct nf_tenant *,
+		    struct json_object *conv, struct json_object *msg, struct nf_error *);
+
+/*
  * Send a bot or agent message: recorded outbound with delivery "queued"
  * and a "conv.deliver" job {conversationId, messageId} submitted (Twilio
  * channels), or published to the web-chat session and marked "sent".

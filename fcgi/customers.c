@@ -698,22 +698,21 @@ nf_ticket_view(struct json_object *doc)
 	return view(doc, f);
 }
 
-/* ---- lookups: CRM first, then the local store ----------------------------- */
-
-/* The customer's newest local orders as views. */
-static enum nf_err
-local_orders(struct nf_store *st, const char *tenant, const char *id,
+enum nf_err
+nf_customers_recent(struct nf_store *st, const char *tenant, const char *coll, const char *id,
+    const char *sort_field, int64_t limit, struct json_object *(*view_of)(struct json_object *),
     struct json_object **out, struct nf_error *e)
 {
-	struct nf_find_opts	 o = { NULL, LOOKUP_ORDERS, 0 };
-	struct json_object	*f = nf_json_pair("customerId", id), *docs = NULL;
+	struct nf_find_opts	 o = { NULL, limit, 0 };
+	struct json_object	*f = json_object_new_object(), *docs = NULL;
 	size_t			 i, n;
 	enum nf_err		 rc;
 
 	*out = NULL;
+	nf_json_add_str(f, "customerId", id);
 	o.sort = json_object_new_object();
-	nf_json_add_int(o.sort, "createdAt", -1);
-	rc = nf_store_find(st, tenant, ORDERS, f, &o, &docs, e);
+	nf_json_add_int(o.sort, sort_field, -1);
+	rc = nf_store_find(st, tenant, coll, f, &o, &docs, e);
 	json_object_put(o.sort);
 	json_object_put(f);
 	if (rc != NF_OK)
@@ -721,10 +720,12 @@ local_orders(struct nf_store *st, const char *tenant, const char *id,
 	*out = json_object_new_array();
 	n = json_object_array_length(docs);
 	for (i = 0; i < n; i++)
-		json_object_array_add(*out, nf_order_view(json_object_array_get_idx(docs, i)));
+		json_object_array_add(*out, view_of(json_object_array_get_idx(docs, i)));
 	json_object_put(docs);
 	return NF_OK;
 }
+
+/* ---- lookups: CRM first, then the local store ----------------------------- */
 
 /* One local customer matching filter (consumed), with its orders. */
 static enum nf_err
@@ -741,7 +742,8 @@ local_customer(struct nf_store *st, const char *tenant, struct json_object *f,
 		return not_found(e, "customer_not_found");
 	if (rc != NF_OK)
 		return rc;
-	if ((rc = local_orders(st, tenant, nf_json_field_str(doc, "externalId"), &orders, e)) == NF_OK) {
+	if ((rc = nf_customers_recent(st, tenant, ORDERS, nf_json_field_str(doc, "externalId"),
+	    "createdAt", LOOKUP_ORDERS, nf_order_view, &orders, e)) == NF_OK) {
 		*out = nf_customer_view(doc);
 		nf_json_add(*out, "orders", orders);
 	}

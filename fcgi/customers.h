@@ -93,6 +93,13 @@ enum nf_err	 nf_customers_store(struct nf_app *, struct nf_store **, struct nf_e
  * never tenant, _id or internal search keys).  New objects. */
 struct json_object *nf_customer_view(struct json_object *doc);
 struct json_object *nf_order_view(struct json_object *doc);
+
+/* Customer id's newest documents of coll (orders, tickets, conversations:
+ * their "customerId"), by sort_field, at most limit, each through view. */
+enum nf_err	 nf_customers_recent(struct nf_store *, const char *tenant, const char *coll,
+		    const char *id, const char *sort_field, int64_t limit,
+		    struct json_object *(*view_of)(struct json_object *), struct json_object **out,
+		    struct nf_error *);
 struct json_object *nf_ticket_view(struct json_object *doc);
 
 /* NF_OK when the local store or (for a tenant with a CRM) the CRM knows

@@ -151,8 +151,7 @@ msg_load(struct nf_app *app, const struct nf_tenant *t, const char *id,
 	*out = NULL;
 	if ((rc = nf_conv_store(app, &st, e)) != NF_OK)
 		return rc;
-	f = json_object_new_object();
-	nf_json_add_str(f, "_id", id);
+	f = nf_json_pair("_id", id);
 	rc = nf_store_find_one(st, t->id, "messages", f, NULL, out, e);
 	json_object_put(f);
 	if (rc == NF_ENOTFOUND)
@@ -171,8 +170,7 @@ msg_count_attempt(const struct dlv *d, struct nf_error *e)
 
 	if ((rc = nf_conv_store(d->app, &st, e)) != NF_OK)
 		return rc;
-	f = json_object_new_object();
-	nf_json_add_str(f, "_id", d->msg_id);
+	f = nf_json_pair("_id", d->msg_id);
 	inc = json_object_new_object();
 	nf_json_add_int(inc, "attempts", 1);
 	u = json_object_new_object();
@@ -496,8 +494,7 @@ task_mark(struct nf_app *app, const struct nf_tenant *t, const char *conv_id, in
 	*won = 0;
 	if ((rc = nf_conv_store(app, &st, e)) != NF_OK)
 		return rc;
-	f = json_object_new_object();
-	nf_json_add_str(f, "_id", conv_id);
+	f = nf_json_pair("_id", conv_id);
 	op = json_object_new_object();
 	if (pending) {
 		nf_json_add(f, "taskSid", NULL);
@@ -517,33 +514,38 @@ task_mark(struct nf_app *app, const struct nf_tenant *t, const char *conv_id, in
 	return rc;
 }
 
+/* $set set and $unset unset (either NULL; both consumed) on conversation
+ * conv_id. */
+static enum nf_err
+conv_update(struct nf_app *app, const struct nf_tenant *t, const char *conv_id,
+    struct json_object *set, struct json_object *unset, struct nf_error *e)
+{
+	struct json_object	*f, *u = json_object_new_object();
+	struct nf_store		*st;
+	enum nf_err		 rc;
+
+	if (set != NULL)
+		nf_json_add(u, "$set", set);
+	if (unset != NULL)
+		nf_json_add(u, "$unset", unset);
+	if ((rc = nf_conv_store(app, &st, e)) == NF_OK) {
+		f = nf_json_pair("_id", conv_id);
+		rc = nf_store_update(st, t->id, "conversations", f, u, 0, NULL, e);
+		json_object_put(f);
+	}
+	json_object_put(u);
+	return rc;
+}
+
 /* Record the created task's SID and drop the mark. */
 static enum nf_err
 task_record(struct nf_app *app, const struct nf_tenant *t, const char *conv_id,
     const char *task_sid, struct nf_error *e)
 {
-	struct json_object	*f, *u, *set, *unset;
-	struct nf_store		*st;
-	enum nf_err		 rc;
-
-	if ((rc = nf_conv_store(app, &st, e)) != NF_OK)
-		return rc;
-	f = json_object_new_object();
-	nf_json_add_str(f, "_id", conv_id);
-	set = json_object_new_object();
-	nf_json_add_str(set, "taskSid", task_sid);
-	unset = json_object_new_object();
-	nf_json_add_str(unset, "taskPending", "");
-	u = json_object_new_object();
-	nf_json_add(u, "$set", set);
-	nf_json_add(u, "$unset", unset);
-	rc = nf_store_update(st, t->id, "conversations", f, u, 0, NULL, e);
-	json_object_put(u);
-	json_object_put(f);
-	return rc;
+	return conv_update(app, t, conv_id, nf_json_pair("taskSid", task_sid),
+	    nf_json_pair("taskPending", ""), e);
 }
 
-/* The task's attributes, as the tenant's workflow routes on them. */
 static struct json_object *
 task_attributes(const struct nf_tenant *t, struct json_object *conv, const char *conv_id)
 {
@@ -610,26 +612,10 @@ static enum nf_err
 ai_flag_done(struct nf_app *app, const struct nf_tenant *t, const char *conv_id,
     struct nf_error *e)
 {
-	struct json_object	*f, *u, *unset;
-	struct nf_store		*st;
-	enum nf_err		 rc;
-
-	if ((rc = nf_conv_store(app, &st, e)) != NF_OK)
-		return rc;
-	f = json_object_new_object();
-	nf_json_add_str(f, "_id", conv_id);
-	unset = json_object_new_object();
-	nf_json_add_str(unset, "twilioAttributesPending", "");
-	u = json_object_new_object();
-	nf_json_add(u, "$unset", unset);
-	rc = nf_store_update(st, t->id, "conversations", f, u, 0, NULL, e);
-	json_object_put(u);
-	json_object_put(f);
-	return rc;
+	return conv_update(app, t, conv_id, NULL, nf_json_pair("twilioAttributesPending", ""),
+	    e);
 }
 
-/* Write the conversation's aiEnabled into the Twilio Conversation's
- * attributes, keeping the other attributes there. */
 static enum nf_err
 ai_flag(struct nf_app *app, const struct nf_tenant *t, struct json_object *conv,
     struct nf_tw_client *c, struct nf_error *e)

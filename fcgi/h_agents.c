@@ -86,15 +86,6 @@ agent_view(struct json_object *doc)
 	return out;
 }
 
-static struct json_object *
-id_filter(const char *id)
-{
-	struct json_object	*f = json_object_new_object();
-
-	nf_json_add_str(f, "_id", id);
-	return f;
-}
-
 /* Load agent :id into *doc; 404 for a malformed or unknown id. */
 static enum nf_err
 agent_load(struct nf_store *st, const char *tenant, const char *id,
@@ -107,7 +98,7 @@ agent_load(struct nf_store *st, const char *tenant, const char *id,
 	if (id == NULL || !nf_valid_hex24(id))
 		return nf_error_set(e, NF_ENOTFOUND, "agent_not_found", NULL,
 		    "no such agent");
-	f = id_filter(id);
+	f = nf_json_pair("_id", id);
 	rc = nf_store_find_one(st, tenant, AGENTS, f, NULL, doc, e);
 	json_object_put(f);
 	if (rc == NF_ENOTFOUND)
@@ -166,8 +157,7 @@ count_admins(struct nf_store *st, const char *tenant, int64_t *n, struct nf_erro
 	struct json_object	*f, *ne;
 	enum nf_err		 rc;
 
-	f = json_object_new_object();
-	nf_json_add_str(f, "roles", "admin");
+	f = nf_json_pair("roles", "admin");
 	ne = json_object_new_object();
 	nf_json_add_bool(ne, "$ne", 1);
 	nf_json_add(f, "disabled", ne);
@@ -442,7 +432,7 @@ h_agents_status(struct nf_req *r, struct nf_error *e)
 	if ((rc = agents_store(r, &st, e)) != NF_OK)
 		return rc;
 	nf_iso8601(nf_now_ms(), now);
-	f = id_filter(id);
+	f = nf_json_pair("_id", id);
 	upd = json_object_new_object();
 	set = json_object_new_object();
 	nf_json_add_str(set, "status", statuses[s]);
@@ -712,7 +702,7 @@ verify_admins_left(struct nf_store *st, const char *tenant, const char *id,
 
 	if ((rc = count_admins(st, tenant, &n, e)) != NF_OK || n > 0)
 		return rc;
-	f = id_filter(id);
+	f = nf_json_pair("_id", id);
 	upd = json_object_new_object();
 	set = json_object_new_object();
 	if (json_object_object_get_ex(before, "roles", &v))
@@ -742,7 +732,7 @@ patch_apply(struct nf_store *st, const char *tenant, const char *id,
 		if (n <= 1)
 			return last_admin_error(e);
 	}
-	f = id_filter(id);
+	f = nf_json_pair("_id", id);
 	upd = json_object_new_object();
 	nf_json_add(upd, "$set", json_object_get(set));   /* the caller keeps set */
 	rc = nf_store_update(st, tenant, AGENTS, f, upd, 0, &matched, e);
@@ -832,7 +822,7 @@ h_agents_delete(struct nf_req *r, struct nf_error *e)
 			goto out;
 		}
 	}
-	f = id_filter(id);
+	f = nf_json_pair("_id", id);
 	if ((rc = nf_store_delete(st, r->tenant->id, AGENTS, f, 0, &deleted, e)) != NF_OK)
 		goto out;
 	if (deleted == 0) {

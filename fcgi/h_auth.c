@@ -154,8 +154,7 @@ find_agent(struct nf_req *r, struct login *l, struct nf_error *e)
 
 	if ((rc = nf_app_store(r->app, &st, e)) != NF_OK)
 		return rc;
-	f = json_object_new_object();
-	nf_json_add_str(f, "username", l->username);
+	f = nf_json_pair("username", l->username);
 	rc = nf_store_find_one(st, r->tenant->id, "agents", f, NULL, &l->agent, e);
 	json_object_put(f);
 	if (rc == NF_ENOTFOUND) {
@@ -197,8 +196,7 @@ upgrade_hash(struct nf_req *r, struct login *l, const char *id)
 	    nf_passwd_hash(l->password, &fresh) != NF_OK)
 		return;
 	nf_iso8601(nf_now_ms(), now);
-	f = json_object_new_object();
-	nf_json_add_str(f, "_id", id);
+	f = nf_json_pair("_id", id);
 	u = json_object_new_object();
 	set = json_object_new_object();
 	nf_json_add_str(set, "password", fresh);

@@ -521,8 +521,7 @@ messages_page(struct nf_req *r, const char *id, struct json_object **msgs, char 
 		    "limit must be an integer from 1 to %d", MSGS_MAX);
 	if ((rc = nf_conv_store(r->app, &st, e)) != NF_OK)
 		return rc;
-	f = json_object_new_object();
-	nf_json_add_str(f, "conversationId", id);
+	f = nf_json_pair("conversationId", id);
 	rc = nf_store_page(st, r->tenant->id, "messages", f, "createdAt", -1, limit,
 	    nf_pairs_get(&r->query, "before"), &page, before, e);
 	json_object_put(f);
@@ -639,8 +638,7 @@ already_claimed(struct nf_req *r, struct json_object *conv, struct nf_error *e)
 
 	if (to != NULL && nf_valid_hex24(to) &&
 	    nf_app_store(r->app, &st, &ignored) == NF_OK) {
-		f = json_object_new_object();
-		nf_json_add_str(f, "_id", to);
+		f = nf_json_pair("_id", to);
 		if (nf_store_find_one(st, r->tenant->id, "agents", f, NULL, &agent,
 		    &ignored) == NF_OK)
 			who = nf_json_field_str(agent, "username");
@@ -901,8 +899,7 @@ agent_exists(struct nf_req *r, const char *id, struct nf_error *e)
 
 	if ((rc = nf_app_store(r->app, &st, e)) != NF_OK)
 		return rc;
-	f = json_object_new_object();
-	nf_json_add_str(f, "_id", id);
+	f = nf_json_pair("_id", id);
 	rc = nf_store_find_one(st, r->tenant->id, "agents", f, NULL, &agent, e);
 	json_object_put(f);
 	if (rc == NF_OK && json_object_object_get_ex(agent, "disabled", &v) &&

@@ -183,8 +183,7 @@ list_of(struct nf_req *r, const struct nf_listing *l, struct nf_error *e)
 
 	if ((rc = path_customer(r, &st, &id, e)) != NF_OK)
 		return rc;
-	f = json_object_new_object();
-	nf_json_add_str(f, "customerId", id);
+	f = nf_json_pair("customerId", id);
 	rc = nf_listing_respond(r, st, f, l, e);
 	json_object_put(f);
 	return rc;
@@ -282,34 +281,6 @@ h_customers_tickets_update(struct nf_req *r, struct nf_error *e)
 	return NF_OK;
 }
 
-/* The customer's newest documents of coll (by sort_field), as views. */
-static enum nf_err
-recent(struct nf_store *st, const char *tenant, const char *coll, const char *id,
-    const char *sort_field, int64_t limit, nf_view_fn view, struct json_object **out,
-    struct nf_error *e)
-{
-	struct nf_find_opts	 o = { NULL, limit, 0 };
-	struct json_object	*f = json_object_new_object(), *docs = NULL;
-	size_t			 i, n;
-	enum nf_err		 rc;
-
-	*out = NULL;
-	nf_json_add_str(f, "customerId", id);
-	o.sort = json_object_new_object();
-	nf_json_add_int(o.sort, sort_field, -1);
-	rc = nf_store_find(st, tenant, coll, f, &o, &docs, e);
-	json_object_put(o.sort);
-	json_object_put(f);
-	if (rc != NF_OK)
-		return rc;
-	*out = json_object_new_array();
-	n = json_object_array_length(docs);
-	for (i = 0; i < n; i++)
-		json_object_array_add(*out, view(json_object_array_get_idx(docs, i)));
-	json_object_put(docs);
-	return NF_OK;
-}
-
 /*
  * GET /api/customers/:id/360 (staff): 200 {customer, orders, tickets,
  * conversations, source} in one answer for the agent desk; 404.
@@ -327,10 +298,10 @@ h_customers_360(struct nf_req *r, struct nf_error *e)
 	if ((rc = nf_customers_by_id(r->app, r->tenant, id, &c, &src, e)) != NF_OK)
 		return rc;
 	if ((rc = nf_customers_store(r->app, &st, e)) != NF_OK ||
-	    (rc = recent(st, r->tenant->id, "tickets", id, "createdAt", VIEW_TICKETS,
+	    (rc = nf_customers_recent(st, r->tenant->id, "tickets", id, "createdAt", VIEW_TICKETS,
 	    nf_ticket_view, &tickets, e)) != NF_OK ||
 	    (rc = nf_conv_store(r->app, &st, e)) != NF_OK ||
-	    (rc = recent(st, r->tenant->id, "conversations", id, "lastMessageAt",
+	    (rc = nf_customers_recent(st, r->tenant->id, "conversations", id, "lastMessageAt",
 	    VIEW_CONVERSATIONS, nf_conv_view, &convs, e)) != NF_OK) {
 		json_object_put(tickets);
 		json_object_put(c);

@@ -48,8 +48,7 @@ move(struct nf_store *st, const char *tenant, const char *conv_id, const char *m
 	char			 at[25];
 	enum nf_err		 rc;
 
-	f = json_object_new_object();
-	nf_json_add_str(f, "_id", msg_id);
+	f = nf_json_pair("_id", msg_id);
 	nf_json_add_str(f, "conversationId", conv_id);
 	nf_json_add_str(f, "direction", "outbound");
 	nf_json_add_str(f, "delivery", from);
@@ -75,8 +74,7 @@ not_movable(struct nf_store *st, const char *tenant, const char *conv_id, const 
 	struct json_object	*f, *doc = NULL;
 	enum nf_err		 rc;
 
-	f = json_object_new_object();
-	nf_json_add_str(f, "_id", msg_id);
+	f = nf_json_pair("_id", msg_id);
 	nf_json_add_str(f, "conversationId", conv_id);
 	rc = nf_store_find_one(st, tenant, "messages", f, NULL, &doc, e);
 	json_object_put(f);
@@ -87,24 +85,6 @@ not_movable(struct nf_store *st, const char *tenant, const char *conv_id, const 
 		return rc;
 	return nf_error_set(e, NF_ECONFLICT, "invalid_state", NULL,
 	    "only a failed outbound message can be retried");
-}
-
-static enum nf_err
-submit(struct nf_req *r, struct nf_store *st, const char *conv_id, const char *msg_id,
-    struct nf_error *e)
-{
-	struct json_object	*p = json_object_new_object();
-	enum nf_err		 rc;
-	int			 deferred = 0;
-
-	nf_json_add_str(p, "conversationId", conv_id);
-	nf_json_add_str(p, "messageId", msg_id);
-	rc = nf_jobs_submit(st, nf_app_kv(r->app), r->tenant->id, "conv.deliver", p, 0, NULL,
-	    &deferred, e);
-	json_object_put(p);
-	if (rc == NF_OK && deferred)
-		nf_info("retry of message %s waits in the outbox", msg_id);
-	return rc;
 }
 
 static void
@@ -157,7 +137,8 @@ h_delivery_retry(struct nf_req *r, struct nf_error *e)
 			rc = not_movable(st, r->tenant->id, conv_id, msg_id, e);
 		goto out;
 	}
-	if ((rc = submit(r, st, conv_id, msg_id, e)) != NF_OK) {
+	if ((rc = nf_conv_submit(r->app, r->tenant, "conv.deliver", conv_id, msg_id, 0, e)) !=
+	    NF_OK) {
 		struct nf_error	e2;
 
 		if (move(st, r->tenant->id, conv_id, msg_id, "queued", "failed",

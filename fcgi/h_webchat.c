@@ -7,7 +7,7 @@
  * own bearer token (webchat.h) itself, so a token reaches exactly one
  * session's conversations, in its tenant.  A posted message follows the
  * webhook rule: stored (nf_conv_receive, which also publishes it),
- * the assistant's "ai.reply" job queued (nf_jobs_submit_id: Redis, or the
+ * the assistant's "ai.reply" job queued (nf_conv_ask_ai: Redis, or the
  * store's outbox while Redis is down), then answered; the AI never runs
  * in the request.  Rate limits are Redis counters per client IP (sessions,
  * messages) and per session (messages); they fail closed: with Redis down
@@ -148,36 +148,6 @@ h_webchat_sessions_create(struct nf_req *r, struct nf_error *e)
 	return NF_OK;
 }
 
-/* Queue the assistant's answer when the conversation is the AI's, under
- * the message's id: a repeated clientMessageId submits again and is still
- * queued once (nf_jobs_submit_id), so a submit that failed is retried by
- * the widget's retry. */
-static enum nf_err
-queue_ai(struct nf_req *r, struct json_object *conv, struct json_object *msg,
-    struct nf_error *e)
-{
-	struct json_object	*v, *payload;
-	struct nf_store		*st;
-	const char		*status = nf_json_field_str(conv, "status");
-	int			 deferred = 0;
-	enum nf_err		 rc;
-
-	if (status == NULL || strcmp(status, "ai") != 0 ||
-	    !json_object_object_get_ex(conv, "aiEnabled", &v) || !json_object_get_boolean(v))
-		return NF_OK;
-	if ((rc = nf_app_store(r->app, &st, e)) != NF_OK)
-		return rc;
-	payload = json_object_new_object();
-	nf_json_add_str(payload, "conversationId", nf_json_field_str(conv, "_id"));
-	nf_json_add_str(payload, "messageId", nf_json_field_str(msg, "_id"));
-	rc = nf_jobs_submit_id(st, nf_app_kv(r->app), r->tenant->id, "ai.reply", payload, 0,
-	    nf_json_field_str(msg, "_id"), &deferred, e);
-	json_object_put(payload);
-	if (rc != NF_OK)
-		nf_error("webchat: ai.reply for message %s not queued", nf_json_field_str(msg, "_id"));
-	return rc;
-}
-
 /* [A-Za-z0-9_-]{1,CLIENT_ID_MAX}: a widget's own message id. */
 static int
 valid_client_id(const char *s)
@@ -253,8 +223,13 @@ h_webchat_messages_create(struct nf_req *r, struct nf_error *e)
 	m.dedupe_key = dedupe;
 	if ((rc = nf_conv_receive(r->app, r->tenant, &in, &m, &conv, &msg, &dup, e)) != NF_OK)
 		goto out;
-	if ((rc = queue_ai(r, conv, msg, e)) != NF_OK)
+	/* A resent clientMessageId asks again and is still queued once, so a
+	 * submit that failed is retried by the widget's retry. */
+	if ((rc = nf_conv_ask_ai(r->app, r->tenant, conv, msg, e)) != NF_OK) {
+		nf_error("webchat: ai.reply for message %s not queued",
+		    nf_json_field_str(msg, "_id"));
 		goto out;
+	}
 	out = json_object_new_object();
 	nf_json_add(out, "message", nf_webchat_message_view(msg));
 	nf_resp_json(r, dup ? 200 : 201, out);

@@ -352,42 +352,11 @@ outbound(struct nf_req *r, struct nf_store *st, const struct inmsg *m, enum auth
 	return rc;
 }
 
-/*
- * The AI answers a customer message while the conversation is the AI's.
- * The job's id is the message's, so every copy of the webhook (a replay, a
- * concurrent copy, Twilio's retry after a worker died between storing the
- * message and queueing its job) may submit it and it is still queued
- * exactly once (nf_jobs_submit_id).
- */
-static enum nf_err
-dispatch(struct nf_req *r, struct nf_store *st, struct json_object *conv,
-    const char *msg_id, struct nf_error *e)
-{
-	struct json_object	*p, *v;
-	const char		*conv_id = str_of(conv, "_id");
-	enum nf_err		 rc;
-	int			 deferred = 0;
-
-	if (str_of(conv, "status") == NULL || strcmp(str_of(conv, "status"), "ai") != 0 ||
-	    !json_object_object_get_ex(conv, "aiEnabled", &v) || !json_object_get_boolean(v))
-		return NF_OK;
-	p = json_object_new_object();
-	nf_json_add_str(p, "conversationId", conv_id);
-	nf_json_add_str(p, "messageId", msg_id);
-	rc = nf_jobs_submit_id(st, nf_app_kv(r->app), r->tenant->id, "ai.reply", p, 0, msg_id,
-	    &deferred, e);
-	json_object_put(p);
-	if (rc == NF_OK && deferred)
-		nf_info("ai.reply for message %s waits in the outbox", msg_id);
-	return rc;
-}
-
 static enum nf_err
 customer(struct nf_req *r, const struct inmsg *m, struct nf_error *e)
 {
 	struct nf_conv_inbound	 in = { channel_of(m->author), m->author, m->conv };
 	struct nf_conv_msg	 cm;
-	struct nf_store		*st;
 	struct json_object	*conv = NULL, *msg = NULL;
 	enum nf_err		 rc;
 	int			 dup = 0;
@@ -400,13 +369,12 @@ customer(struct nf_req *r, const struct inmsg *m, struct nf_error *e)
 	cm.media = m->media;
 	cm.twilio_sid = m->sid;
 	cm.dedupe_key = m->dedupe;
-	if ((rc = nf_conv_store(r->app, &st, e)) != NF_OK ||
-	    (rc = nf_conv_receive(r->app, r->tenant, &in, &cm, &conv, &msg, &dup, e)) != NF_OK)
+	if ((rc = nf_conv_receive(r->app, r->tenant, &in, &cm, &conv, &msg, &dup, e)) != NF_OK)
 		goto out;
 	if (dup)
 		nf_info("message %s replayed: already stored", m->sid);
-	/* A duplicate still tries: the first copy may have died before. */
-	rc = dispatch(r, st, conv, str_of(msg, "_id"), e);
+	/* A duplicate still asks: the first copy may have died before. */
+	rc = nf_conv_ask_ai(r->app, r->tenant, conv, msg, e);
 out:
 	json_object_put(conv);
 	json_object_put(msg);

@@ -83,15 +83,6 @@ tr_store(struct nf_req *r, struct nf_store **st, struct nf_error *e)
 
 /* ---- form fields ----------------------------------------------------------- */
 
-static struct json_object *
-sid_filter(const char *field_name, const char *sid)
-{
-	struct json_object	*f = json_object_new_object();
-
-	nf_json_add_str(f, field_name, sid);
-	return f;
-}
-
 /* ---- assignment callback ------------------------------------------------------ */
 
 struct assignment {
@@ -177,7 +168,7 @@ reservation_settled(struct nf_store *st, const char *tenant, const char *sid,
 		json_object_array_add(list, json_object_new_string(settled_events[i]));
 	in = json_object_new_object();
 	nf_json_add(in, "$in", list);
-	f = sid_filter("reservationSid", sid);
+	f = nf_json_pair("reservationSid", sid);
 	nf_json_add(f, "eventType", in);
 	rc = nf_store_find_one(st, tenant, EVENTS, f, NULL, &doc, e);
 	json_object_put(f);
@@ -205,7 +196,8 @@ answer_once(struct nf_store *st, const struct nf_req *r, const struct assignment
 
 	*replay = 0;
 	nf_iso8601(nf_now_ms(), at);
-	doc = sid_filter("reservationSid", a->reservation);
+	doc = json_object_new_object();
+	nf_json_add_str(doc, "reservationSid", a->reservation);
 	nf_json_add_str(doc, "taskSid", a->task);
 	nf_json_add_str(doc, "workerSid", a->worker);
 	nf_json_add_str(doc, "taskQueueSid", a->queue);
@@ -219,7 +211,7 @@ answer_once(struct nf_store *st, const struct nf_req *r, const struct assignment
 	*replay = 1;
 	nf_error_clear(e);
 	doc = NULL;
-	f = sid_filter("reservationSid", a->reservation);
+	f = nf_json_pair("reservationSid", a->reservation);
 	rc = nf_store_find_one(st, r->tenant->id, ASSIGNMENTS, f, NULL, &doc, e);
 	json_object_put(f);
 	if (rc != NF_OK)

@@ -149,8 +149,7 @@ owned_filter(struct json_object *doc, const char *owner)
 	if (!json_object_object_get_ex(doc, "_id", &id) ||
 	    !json_object_is_type(id, json_type_string))
 		return NULL;
-	f = json_object_new_object();
-	nf_json_add_str(f, "_id", json_object_get_string(id));
+	f = nf_json_pair("_id", json_object_get_string(id));
 	nf_json_add_str(f, "owner", owner);
 	return f;
 }

@@ -300,8 +300,7 @@ job_crm_ticket(const struct nf_job *j, void *arg, struct nf_error *err)
 	if ((store = outbox_store(ob)) == NULL)
 		return nf_error_set(err, NF_EUNAVAIL, "store_unavailable", NULL,
 		    "crm.ticket: the store is unavailable");
-	f = json_object_new_object();
-	nf_json_add_str(f, "ticketId", id);
+	f = nf_json_pair("ticketId", id);
 	if ((rc = nf_store_find_one(store, t->id, "tickets", f, NULL, &ticket, err)) != NF_OK) {
 		if (rc == NF_ENOTFOUND)
 			rc = nf_error_set(err, NF_EINVAL, "ticket_not_found", NULL,

@@ -106,7 +106,6 @@ struct sq {
 	int		 ckpt_due;  /* checkpoint mode to run once the lock is let go, or -1 */
 	struct sq_wq	*wq;        /* the writers' queue (<db>-wlock), or NULL */
 	int		 wlocked;   /* this connection holds it */
-	struct json_tokener *tok;   /* reused by parse_doc */
 };
 
 /* SQL text under construction plus the values bound to its '?'s. */
@@ -1245,23 +1244,10 @@ coll_ensure(struct sq *q, const char *coll, struct nf_error *e)
 
 /* ---- documents ------------------------------------------------------ */
 
-/*
- * One tokener per connection, reset for each document: json_tokener_parse
- * made and freed a tokener (its state stack and string buffer) per
- * document, a fifth of the cost of reading a page of 50.
- */
 static enum nf_err
-parse_doc(struct sq *q, const char *txt, int len, struct json_object **out,
-    struct nf_error *e)
+parse_doc(const char *txt, struct json_object **out, struct nf_error *e)
 {
-	if (q->tok == NULL)
-		q->tok = json_tokener_new();
-	json_tokener_reset(q->tok);
-	*out = txt != NULL ? json_tokener_parse_ex(q->tok, txt, len) : NULL;
-	if (*out != NULL && json_tokener_get_error(q->tok) != json_tokener_success) {
-		json_object_put(*out);
-		*out = NULL;
-	}
+	*out = txt != NULL ? json_tokener_parse(txt) : NULL;
 	if (*out == NULL || !json_object_is_type(*out, json_type_object)) {
 		json_object_put(*out);
 		*out = NULL;
@@ -1370,8 +1356,7 @@ select_docs(struct sq *q, const char *coll, struct json_object *filter,
 		goto out;
 	*out = json_object_new_array();
 	while ((src = sqlite3_step(st)) == SQLITE_ROW) {
-		if ((rc = parse_doc(q, (const char *)sqlite3_column_text(st, 0),
-		    sqlite3_column_bytes(st, 0), &doc, e)) != NF_OK)
+		if ((rc = parse_doc((const char *)sqlite3_column_text(st, 0), &doc, e)) != NF_OK)
 			goto out;
 		json_object_array_add(*out, doc);
 	}
@@ -1727,8 +1712,6 @@ sq_free(void *impl)
 		free(q->cache[i].sql);
 	}
 	colls_forget(q);
-	if (q->tok != NULL)
-		json_tokener_free(q->tok);
 	sqlite3_close(q->db);
 	wlock_close(q->wq);
 	free(q);

@@ -178,8 +178,7 @@ nf_webchat_verify(struct nf_app *app, const struct nf_tenant *t, const char *tok
 	if ((rc = nf_webchat_store(app, &st, e)) != NF_OK ||
 	    (rc = secret_hash(token, hash, e)) != NF_OK)
 		return rc;
-	f = json_object_new_object();
-	nf_json_add_str(f, "sessionId", sid);
+	f = nf_json_pair("sessionId", sid);
 	rc = nf_store_find_one(st, t->id, SESSIONS, f, NULL, &doc, e);
 	json_object_put(f);
 	if (rc == NF_ENOTFOUND)
@@ -216,8 +215,7 @@ nf_webchat_conversations(struct nf_app *app, const struct nf_tenant *t, const ch
 	o.sort = json_object_new_object();
 	nf_json_add_int(o.sort, "createdAt", -1);
 	o.limit = max;
-	f = json_object_new_object();
-	nf_json_add_str(f, "channel", "webchat");
+	f = nf_json_pair("channel", "webchat");
 	nf_json_add_str(f, "address", sid);
 	rc = nf_store_find(st, t->id, CONVERSATIONS, f, &o, &found, e);
 	json_object_put(f);
