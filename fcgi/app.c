@@ -13,6 +13,7 @@
 #include "events.h"
 #include "kv.h"
 #include "log.h"
+#include "spool.h"
 #include "nonflex.h"
 #include "store.h"
 
@@ -60,6 +61,7 @@ nf_app_cleanup(struct nf_app *app)
 		return;
 	nf_store_free(app->store);
 	nf_kv_free(app->kv);
+	nf_spool_free(app->spool);
 	nf_events_cleanup();
 	nf_tenants_free(app->tenants);
 	nf_config_cleanup(&app->cfg);
@@ -87,6 +89,11 @@ nf_app_reload(struct nf_app *app)
 			nf_store_free(app->store);
 			app->store = NULL;
 			app->store_retry_ms = 0;
+		}
+		if (changed(cfg.spool_dir, app->cfg.spool_dir)) {
+			nf_spool_free(app->spool);
+			app->spool = NULL;
+			app->spool_retry_ms = 0;
 		}
 		if (changed(cfg.redis_url, app->cfg.redis_url) ||
 		    cfg.redis_timeout_ms != app->cfg.redis_timeout_ms) {
@@ -149,6 +156,19 @@ nf_app_store(struct nf_app *app, struct nf_store **out, struct nf_error *e)
 	}
 	*out = app->store;
 	return NF_OK;
+}
+
+struct nf_spool *
+nf_app_spool(struct nf_app *app)
+{
+	struct nf_error	 e;
+
+	if (app->spool != NULL || app->cfg.spool_dir == NULL || *app->cfg.spool_dir == '\0' ||
+	    nf_mono_ms() < app->spool_retry_ms)
+		return app->spool;
+	if (nf_spool_open(app->cfg.spool_dir, &app->spool, &e) != NF_OK)
+		app->spool_retry_ms = nf_mono_ms() + STORE_RETRY_MS;
+	return app->spool;
 }
 
 struct nf_kv *

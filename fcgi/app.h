@@ -21,6 +21,7 @@
 #include "tenant.h"
 
 struct nf_kv;
+struct nf_spool;
 struct nf_store;
 
 struct nf_app {
@@ -29,6 +30,8 @@ struct nf_app {
 	struct nf_store		*store;          /* NULL until opened */
 	int64_t			 store_retry_ms; /* monotonic time of the next open attempt */
 	struct nf_kv		*kv;             /* lazy Redis connection, or NULL */
+	struct nf_spool		*spool;          /* NONFLEX_SPOOL_DIR, opened on first use */
+	int64_t			 spool_retry_ms; /* monotonic time of the next open attempt */
 };
 
 /*
@@ -53,6 +56,9 @@ int		 nf_app_maybe_reload(struct nf_app *);
 /* The open store; NF_EUNAVAIL "store_unavailable" when it cannot be
  * opened (the reason is logged, not returned). */
 enum nf_err	 nf_app_store(struct nf_app *, struct nf_store **, struct nf_error *);
+/* The inbound spool (spool.h): NULL when NONFLEX_SPOOL_DIR is unset, or
+ * while the directory cannot be used (logged; tried again every second). */
+struct nf_spool	*nf_app_spool(struct nf_app *);
 /* The Redis handle: NULL only when REDIS_URL could not be used (logged);
  * while Redis is down its commands fail with NF_EUNAVAIL. */
 struct nf_kv	*nf_app_kv(struct nf_app *);

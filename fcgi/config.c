@@ -52,6 +52,7 @@ static const struct setting settings[] = {
 	{ "TENANTS_FILE", "infra/tenants.json", 0, 0, K_STRING, OFF(tenants_file), 0 },
 	{ "DEFAULT_TENANT", "tenant1", 0, 0, K_STRING, OFF(default_tenant), 0 },
 	{ "NONFLEX_NCHAN_SOCKET", "", 0, 0, K_STRING, OFF(nchan_socket), 0 },
+	{ "NONFLEX_SPOOL_DIR", "", 0, 0, K_STRING, OFF(spool_dir), 0 },
 	{ "PUBLIC_URL", "", 0, 0, K_STRING, OFF(public_url), 0 },
 	{ "CLIENT_URL", "", 0, 0, K_STRING, OFF(client_url), 0 },
 	{ "JWT_SECRET", "", 0, 0, K_STRING, OFF(jwt_secret), 1 },

@@ -28,6 +28,8 @@ struct nf_config {
 	char			*tenants_file;     /* TENANTS_FILE */
 	char			*default_tenant;   /* DEFAULT_TENANT */
 	char			*nchan_socket;     /* NONFLEX_NCHAN_SOCKET ("" = no publishing) */
+	char			*spool_dir;        /* NONFLEX_SPOOL_DIR ("" = record inbound
+						    * messages at once; spool.h) */
 	char			*public_url;       /* PUBLIC_URL (Twilio signature base) */
 	char			*client_url;       /* CLIENT_URL: CORS origins, comma separated */
 	char			*jwt_secret;       /* JWT_SECRET (never logged) */

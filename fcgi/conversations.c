@@ -43,6 +43,7 @@
 #include "json.h"
 #include "log.h"
 #include "nonflex.h"
+#include "spool.h"
 #include "store.h"
 #include "tenant.h"
 #include "valid.h"
@@ -639,7 +640,7 @@ new_msg(const char *conv_id, const struct nf_conv_msg *m, const char *delivery)
 	char			 id[25], at[25];
 
 	nf_id_new(id);
-	now_iso(at);
+	nf_iso8601(m->at_ms > 0 ? m->at_ms : nf_now_ms(), at);
 	nf_json_add_str(d, "_id", id);
 	nf_json_add_str(d, "conversationId", conv_id);
 	nf_json_add_str(d, "direction", m->direction);
@@ -725,8 +726,13 @@ rec_touch(struct nf_store *st, struct rec *rc, struct nf_error *e)
 	enum nf_err		 err;
 
 	set = json_object_new_object();
-	nf_json_add_str(set, "preview", preview);
-	nf_json_add_str(set, "lastMessageAt", at);
+	/* A spooled message recorded after a later one does not move the
+	 * conversation back (the ISO strings compare as times). */
+	if (rc->created || nf_json_field_str(rc->conv, "lastMessageAt") == NULL ||
+	    strcmp(at, nf_json_field_str(rc->conv, "lastMessageAt")) >= 0) {
+		nf_json_add_str(set, "preview", preview);
+		nf_json_add_str(set, "lastMessageAt", at);
+	}
 	nf_json_add_str(set, "updatedAt", at);
 	/* The first answer, once: the unit read the conversation already. */
 	if (strcmp(rc->m->author_kind, "customer") != 0 &&
@@ -938,6 +944,212 @@ nf_conv_submit(struct nf_app *app, const struct nf_tenant *t, const char *type,
 	if (rc == NF_OK && deferred)
 		nf_info("job %s for conversation %s waits in the outbox", type, conv_id);
 	return rc;
+}
+
+/* ---- accepting a customer's message: spooled or at once -------------------- */
+
+#define REC_INBOUND	"conv.inbound"
+#define REC_CLOSED	"conv.closed"
+
+/* The spool record of m from in for tenant. */
+static struct json_object *
+spool_record(const char *tenant, const struct nf_conv_inbound *in,
+    const struct nf_conv_msg *m)
+{
+	struct json_object	*o = json_object_new_object();
+
+	nf_json_add_str(o, "kind", REC_INBOUND);
+	nf_json_add_str(o, "tenant", tenant);
+	nf_json_add_int(o, "at", m->at_ms > 0 ? m->at_ms : nf_now_ms());
+	nf_json_add_str(o, "channel", in->channel);
+	nf_json_add_str(o, "address", in->address);
+	if (in->twilio_sid != NULL)
+		nf_json_add_str(o, "convSid", in->twilio_sid);
+	nf_json_add_str(o, "author", m->author);
+	nf_json_add_str(o, "body", m->body);
+	if (m->media != NULL)
+		nf_json_add(o, "media", json_object_get(m->media));
+	if (m->twilio_sid != NULL)
+		nf_json_add_str(o, "sid", m->twilio_sid);
+	if (m->dedupe_key != NULL)
+		nf_json_add_str(o, "dedupe", m->dedupe_key);
+	return o;
+}
+
+/* Record and answer at once. */
+static enum nf_err
+receive_now(struct nf_app *app, const struct nf_tenant *t, const struct nf_conv_inbound *in,
+    const struct nf_conv_msg *m, struct nf_error *e)
+{
+	struct json_object	*conv = NULL, *msg = NULL;
+	enum nf_err		 rc;
+	int			 dup = 0;
+
+	if ((rc = nf_conv_receive(app, t, in, m, &conv, &msg, &dup, e)) != NF_OK)
+		return rc;
+	if (dup)
+		nf_info("message %s replayed: already stored", nf_json_field_str(msg, "_id"));
+	/* A duplicate still asks: the first copy may have died before. */
+	rc = nf_conv_ask_ai(app, t, conv, msg, e);
+	json_object_put(conv);
+	json_object_put(msg);
+	return rc;
+}
+
+enum nf_err
+nf_conv_accept(struct nf_app *app, const struct nf_tenant *t,
+    const struct nf_conv_inbound *in, const struct nf_conv_msg *m, struct nf_error *e)
+{
+	struct json_object	*rec;
+	struct nf_spool		*sp;
+	enum nf_err		 rc;
+
+	if ((rc = check_inbound(in, e)) != NF_OK || (rc = check_msg(m, e)) != NF_OK)
+		return rc;
+	if ((sp = nf_app_spool(app)) != NULL) {
+		rec = spool_record(t->id, in, m);
+		rc = nf_spool_append(sp, rec, e);
+		json_object_put(rec);
+		if (rc != NF_EUNAVAIL)
+			return rc;
+		nf_warn("the spool cannot take a message: recording it at once");
+		nf_error_clear(e);
+	}
+	return receive_now(app, t, in, m, e);
+}
+
+/* A string field of a record: required, or NULL when absent. */
+static enum nf_err
+rec_str(struct json_object *rec, const char *k, int required, const char **out,
+    struct nf_error *e)
+{
+	return nf_json_get_string(rec, k, 0, NF_SPOOL_RECORD_MAX, required, out, e);
+}
+
+enum nf_err
+nf_conv_by_sid(struct nf_app *app, const struct nf_tenant *t, const char *sid,
+    struct json_object **conv, struct nf_error *e)
+{
+	struct json_object	*f;
+	struct nf_store		*st;
+	enum nf_err		 rc;
+
+	*conv = NULL;
+	if ((rc = nf_conv_store(app, &st, e)) != NF_OK)
+		return rc;
+	f = nf_json_pair("twilioSid", sid);
+	rc = nf_store_find_one(st, t->id, CONVS, f, NULL, conv, e);
+	json_object_put(f);
+	if (rc == NF_ENOTFOUND) {
+		nf_error_clear(e);
+		rc = NF_OK;
+	}
+	return rc;
+}
+
+/* Close ours after Twilio closed it (see nf_conv_accept_closed). */
+static enum nf_err
+closed_now(struct nf_app *app, const struct nf_tenant *t, const char *sid,
+    struct nf_error *e)
+{
+	struct json_object	*conv = NULL, *data;
+	struct nf_store		*st;
+	const char		*status;
+	enum nf_err		 rc;
+
+	if ((rc = nf_conv_by_sid(app, t, sid, &conv, e)) != NF_OK || conv == NULL)
+		return rc;
+	status = nf_json_field_str(conv, "status");
+	if (status != NULL && strcmp(status, "closed") != 0) {
+		rc = nf_conv_close(app, t, nf_json_field_str(conv, "_id"), "twilio", NULL, NULL,
+		    e);
+		if (rc == NF_ECONFLICT) {       /* closed meanwhile */
+			nf_error_clear(e);
+			rc = NF_OK;
+		} else if (rc == NF_OK && nf_conv_store(app, &st, e) == NF_OK) {
+			data = json_object_new_object();
+			nf_json_add_str(data, "conversationId", nf_json_field_str(conv, "_id"));
+			nf_json_add_str(data, "disposition", "twilio");
+			nf_audit_store(st, t->id, "twilio", "conversation.close", NULL, data);
+		}
+	}
+	json_object_put(conv);
+	return rc;
+}
+
+enum nf_err
+nf_conv_accept_closed(struct nf_app *app, const struct nf_tenant *t, const char *sid,
+    int64_t at_ms, struct nf_error *e)
+{
+	struct json_object	*rec;
+	struct nf_spool		*sp;
+	enum nf_err		 rc;
+
+	if (!nf_valid_twilio_sid(sid, "CH"))
+		return nf_error_set(e, NF_EINVAL, "invalid_field", "ConversationSid",
+		    "ConversationSid must be a Conversation SID (CH...)");
+	if ((sp = nf_app_spool(app)) != NULL) {
+		rec = json_object_new_object();
+		nf_json_add_str(rec, "kind", REC_CLOSED);
+		nf_json_add_str(rec, "tenant", t->id);
+		nf_json_add_int(rec, "at", at_ms);
+		nf_json_add_str(rec, "convSid", sid);
+		rc = nf_spool_append(sp, rec, e);
+		json_object_put(rec);
+		if (rc != NF_EUNAVAIL)
+			return rc;
+		nf_warn("the spool cannot take a close: applying it at once");
+		nf_error_clear(e);
+	}
+	return closed_now(app, t, sid, e);
+}
+
+enum nf_err
+nf_conv_apply(struct nf_app *app, struct json_object *rec, struct nf_error *e)
+{
+	struct nf_conv_inbound	 in;
+	struct nf_conv_msg	 m;
+	const struct nf_tenant	*t;
+	const char		*kind = NULL, *tenant = NULL;
+	struct json_object	*v;
+	enum nf_err		 rc;
+
+	memset(&in, 0, sizeof(in));
+	memset(&m, 0, sizeof(m));
+	if (rec_str(rec, "kind", 1, &kind, e) != NF_OK ||
+	    (strcmp(kind, REC_INBOUND) != 0 && strcmp(kind, REC_CLOSED) != 0))
+		return nf_error_set(e, NF_EINVAL, "invalid_record", "kind",
+		    "not a conv.inbound or conv.closed record");
+	if (rec_str(rec, "tenant", 1, &tenant, e) != NF_OK)
+		return NF_EINVAL;
+	if (app->tenants == NULL || (t = nf_tenant_find(app->tenants, tenant)) == NULL)
+		return nf_error_set(e, NF_EINVAL, "tenant_not_found", "tenant",
+		    "the record's tenant is not in the tenants file");
+	if (strcmp(kind, REC_CLOSED) == 0) {
+		if (rec_str(rec, "convSid", 1, &in.twilio_sid, e) != NF_OK ||
+		    !nf_valid_twilio_sid(in.twilio_sid, "CH"))
+			return nf_error_set(e, NF_EINVAL, "invalid_record", "convSid",
+			    "a conv.closed record needs a Conversation SID");
+		return closed_now(app, t, in.twilio_sid, e);
+	}
+	if ((rc = rec_str(rec, "channel", 1, &in.channel, e)) != NF_OK ||
+	    (rc = rec_str(rec, "address", 1, &in.address, e)) != NF_OK ||
+	    (rc = rec_str(rec, "convSid", 0, &in.twilio_sid, e)) != NF_OK ||
+	    (rc = rec_str(rec, "author", 1, &m.author, e)) != NF_OK ||
+	    (rc = rec_str(rec, "body", 1, &m.body, e)) != NF_OK ||
+	    (rc = rec_str(rec, "sid", 0, &m.twilio_sid, e)) != NF_OK ||
+	    (rc = rec_str(rec, "dedupe", 0, &m.dedupe_key, e)) != NF_OK ||
+	    (rc = nf_json_get_int(rec, "at", 1, INT64_MAX, 1, &m.at_ms, e)) != NF_OK)
+		return NF_EINVAL;
+	if (json_object_object_get_ex(rec, "media", &v)) {
+		if (!json_object_is_type(v, json_type_array))
+			return nf_error_set(e, NF_EINVAL, "invalid_record", "media",
+			    "media must be an array");
+		m.media = v;
+	}
+	m.direction = "inbound";
+	m.author_kind = "customer";
+	return receive_now(app, t, &in, &m, e);
 }
 
 /*

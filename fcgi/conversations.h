@@ -66,6 +66,7 @@ struct nf_conv_msg {
 	struct json_object	*media;        /* array of {url, contentType} or NULL */
 	const char		*twilio_sid;   /* IM... or NULL */
 	const char		*dedupe_key;   /* idempotency token / client key, or NULL */
+	int64_t			 at_ms;        /* when it was received (ms since epoch); 0: now */
 };
 
 /* The store with this module's indexes (ensured once per handle). */
@@ -113,6 +114,37 @@ enum nf_err	 nf_conv_receive(struct nf_app *, const struct nf_tenant *,
 		    const struct nf_conv_inbound *, const struct nf_conv_msg *,
 		    struct json_object **conv, struct json_object **msg, int *dup,
 		    struct nf_error *);
+
+/*
+ * Take a customer's message m from in: with a spool (NONFLEX_SPOOL_DIR) it
+ * is appended there as a "conv.inbound" record, which nonflex-jobs' spool
+ * drainer hands to nf_conv_apply moments later; without one, or when the
+ * spool cannot take it, it is recorded at once (nf_conv_receive) and its
+ * answer asked for (nf_conv_ask_ai).  On NF_OK the message is durable
+ * either way.  A duplicate (same twilio_sid or dedupe_key) is harmless:
+ * still one message and one answer.
+ */
+enum nf_err	 nf_conv_accept(struct nf_app *, const struct nf_tenant *,
+		    const struct nf_conv_inbound *, const struct nf_conv_msg *,
+		    struct nf_error *);
+/*
+ * Twilio closed the conversation with Conversation SID sid at at_ms: ours
+ * closes too (disposition "twilio", audited), through the spool when there
+ * is one, so it is not overtaken by a message received before it.  A
+ * conversation not stored, or already closed, is left alone.
+ */
+enum nf_err	 nf_conv_accept_closed(struct nf_app *, const struct nf_tenant *,
+		    const char *sid, int64_t at_ms, struct nf_error *);
+/* The stored conversation with Twilio SID sid, or *conv NULL when none. */
+enum nf_err	 nf_conv_by_sid(struct nf_app *, const struct nf_tenant *, const char *sid,
+		    struct json_object **conv, struct nf_error *);
+/*
+ * One spool record (nf_spool_fn's contract): a "conv.inbound" record is
+ * recorded and answered as nf_conv_accept does without a spool, a
+ * "conv.closed" one closes as nf_conv_accept_closed does.  NF_EINVAL
+ * for a record that can never be processed (malformed, unknown tenant).
+ */
+enum nf_err	 nf_conv_apply(struct nf_app *, struct json_object *rec, struct nf_error *);
 
 /*
  * Queue job type {conversationId[, messageId]} for conversation conv_id

@@ -5,19 +5,21 @@
  * NF_ROUTE_TWILIO_SIGNED: the router has checked X-Twilio-Signature with
  * the tenant's auth token before these handlers run.
  *
- * DESIGN: Twilio waits for the answer, so a webhook persists, publishes,
- * enqueues and answers; it never calls Twilio, OpenAI or the CRM (DESIGN.md
- * "Processes").  The message is stored once through conversations.c's
- * unique indexes (MessageSid, and the I-Twilio-Idempotency-Token as the
- * dedupe key), so a replay, a fallback-URL copy or 20 concurrent copies
- * store one message and answer 200 with no other effect (battery 10-12).
- * The AI job of a customer message is submitted under the message's id
- * (nf_jobs_submit_id), so every copy may submit it and it is queued once:
- * a retry after a crash between the insert and the submit (or after a
- * failed submit, answered 503) still gets it queued.  With Redis down jobs
- * wait in the store's outbox and the webhook is still accepted (battery
- * 55).  Nothing is answered 2xx before the durable write; the store being
- * down is 503 (battery 17).
+ * DESIGN: Twilio waits for the answer, so a webhook validates, makes the
+ * event durable and answers; it never calls Twilio, OpenAI or the CRM
+ * (DESIGN.md "Processes").  A customer's message and a close are handed to
+ * conversations.c (nf_conv_accept, nf_conv_accept_closed), which appends
+ * them to the inbound spool (spool.h) when NONFLEX_SPOOL_DIR is set - one
+ * write, so the webhook keeps pace with Twilio whatever the store's writer
+ * does - or records them at once.  Either way the message is stored once
+ * through conversations.c's unique indexes (MessageSid, and the
+ * I-Twilio-Idempotency-Token as the dedupe key), so a replay, a
+ * fallback-URL copy or 20 concurrent copies store one message (battery
+ * 10-12), and its AI job is submitted under the message's id, so it is
+ * queued once.  With Redis down jobs wait in the store's outbox (battery
+ * 55).  Nothing is answered 2xx before the durable write: a spool that
+ * cannot take the event falls back to the store, and the store being down
+ * then is 503 (battery 17).
  *
  * Loops (battery 20): a message authored by "bot", "agent:<x>" or one of
  * the tenant's agent usernames is never answered.  One that we sent
@@ -35,7 +37,6 @@
 #include <json-c/json.h>
 
 #include "app.h"
-#include "audit.h"
 #include "conversations.h"
 #include "handlers.h"
 #include "jobs.h"
@@ -110,9 +111,10 @@ is_agent(struct nf_store *st, const char *tenant, const char *name, int *yes,
  * "agent:<x>" and the tenant's agent usernames are ours.
  */
 static enum nf_err
-author_of(struct nf_store *st, const char *tenant, const char *author, enum author *out,
+author_of(struct nf_app *app, const char *tenant, const char *author, enum author *out,
     struct nf_error *e)
 {
+	struct nf_store	*st;
 	enum nf_err	 rc;
 	int		 agent = 0;
 
@@ -127,7 +129,8 @@ author_of(struct nf_store *st, const char *tenant, const char *author, enum auth
 	}
 	if (strncmp(author, "whatsapp:", 9) == 0 || author[0] == '+')
 		return NF_OK;
-	if ((rc = is_agent(st, tenant, author, &agent, e)) != NF_OK)
+	if ((rc = nf_conv_store(app, &st, e)) != NF_OK ||
+	    (rc = is_agent(st, tenant, author, &agent, e)) != NF_OK)
 		return rc;
 	if (agent)
 		*out = AUTHOR_AGENT;
@@ -291,24 +294,6 @@ echo(struct nf_req *r, const struct inmsg *m, const char *id, struct nf_error *e
 	return rc;
 }
 
-/* The stored conversation with Twilio SID sid, or NULL (e set on error). */
-static enum nf_err
-conv_by_sid(struct nf_store *st, const char *tenant, const char *sid,
-    struct json_object **conv, struct nf_error *e)
-{
-	struct json_object	*f = json_object_new_object();
-	enum nf_err		 rc;
-
-	nf_json_add_str(f, "twilioSid", sid);
-	rc = nf_store_find_one(st, tenant, "conversations", f, NULL, conv, e);
-	json_object_put(f);
-	if (rc == NF_ENOTFOUND) {
-		nf_error_clear(e);
-		rc = NF_OK;
-	}
-	return rc;
-}
-
 static const char *
 str_of(struct json_object *o, const char *k)
 {
@@ -320,15 +305,14 @@ str_of(struct json_object *o, const char *k)
 
 /* A bot or agent message written outside Nonflex: recorded, never answered. */
 static enum nf_err
-outbound(struct nf_req *r, struct nf_store *st, const struct inmsg *m, enum author a,
-    struct nf_error *e)
+outbound(struct nf_req *r, const struct inmsg *m, enum author a, struct nf_error *e)
 {
 	struct nf_conv_msg	 cm;
 	struct json_object	*conv = NULL, *msg = NULL;
 	enum nf_err		 rc;
 	int			 dup = 0;
 
-	if ((rc = conv_by_sid(st, r->tenant->id, m->conv, &conv, e)) != NF_OK)
+	if ((rc = nf_conv_by_sid(r->app, r->tenant, m->conv, &conv, e)) != NF_OK)
 		return rc;
 	if (conv == NULL) {
 		nf_info("message %s by %s in unknown conversation %s: ignored", m->sid,
@@ -357,9 +341,6 @@ customer(struct nf_req *r, const struct inmsg *m, struct nf_error *e)
 {
 	struct nf_conv_inbound	 in = { channel_of(m->author), m->author, m->conv };
 	struct nf_conv_msg	 cm;
-	struct json_object	*conv = NULL, *msg = NULL;
-	enum nf_err		 rc;
-	int			 dup = 0;
 
 	memset(&cm, 0, sizeof(cm));
 	cm.direction = "inbound";
@@ -369,36 +350,27 @@ customer(struct nf_req *r, const struct inmsg *m, struct nf_error *e)
 	cm.media = m->media;
 	cm.twilio_sid = m->sid;
 	cm.dedupe_key = m->dedupe;
-	if ((rc = nf_conv_receive(r->app, r->tenant, &in, &cm, &conv, &msg, &dup, e)) != NF_OK)
-		goto out;
-	if (dup)
-		nf_info("message %s replayed: already stored", m->sid);
-	/* A duplicate still asks: the first copy may have died before. */
-	rc = nf_conv_ask_ai(r->app, r->tenant, conv, msg, e);
-out:
-	json_object_put(conv);
-	json_object_put(msg);
-	return rc;
+	cm.at_ms = nf_now_ms();
+	return nf_conv_accept(r->app, r->tenant, &in, &cm, e);
 }
 
 static enum nf_err
 on_message_added(struct nf_req *r, struct nf_error *e)
 {
 	struct inmsg	 m;
-	struct nf_store	*st;
 	enum author	 a = AUTHOR_CUSTOMER;
 	enum nf_err	 rc;
 
-	if ((rc = inmsg_read(r, &m, e)) != NF_OK ||
-	    (rc = nf_conv_store(r->app, &st, e)) != NF_OK)
+	if ((rc = inmsg_read(r, &m, e)) != NF_OK)
 		goto out;
 	if (our_id(&m) != NULL) {
 		rc = echo(r, &m, our_id(&m), e);
 		goto out;
 	}
-	if ((rc = author_of(st, r->tenant->id, m.author, &a, e)) != NF_OK)
+	/* A customer's phone is known without the store: the hot path. */
+	if ((rc = author_of(r->app, r->tenant->id, m.author, &a, e)) != NF_OK)
 		goto out;
-	rc = a == AUTHOR_CUSTOMER ? customer(r, &m, e) : outbound(r, st, &m, a, e);
+	rc = a == AUTHOR_CUSTOMER ? customer(r, &m, e) : outbound(r, &m, a, e);
 out:
 	inmsg_cleanup(&m);
 	return rc;
@@ -433,35 +405,15 @@ on_address(struct nf_req *r, struct nf_error *e)
 static enum nf_err
 on_state_updated(struct nf_req *r, struct nf_error *e)
 {
-	struct nf_store		*st;
-	struct json_object	*conv = NULL, *data;
-	const char		*sid, *to, *status;
-	enum nf_err		 rc;
+	const char	*sid, *to;
+	enum nf_err	 rc;
 
 	if ((rc = nf_req_form_sid(r, "ConversationSid", "CH", 1, &sid, e)) != NF_OK ||
 	    (rc = nf_req_form_one(r, "StateTo", 32, 1, &to, e)) != NF_OK)
 		return rc;
 	if (strcmp(to, "closed") != 0)
 		return NF_OK;
-	if ((rc = nf_conv_store(r->app, &st, e)) != NF_OK ||
-	    (rc = conv_by_sid(st, r->tenant->id, sid, &conv, e)) != NF_OK || conv == NULL)
-		return rc;
-	status = str_of(conv, "status");
-	if (status != NULL && strcmp(status, "closed") != 0) {
-		rc = nf_conv_close(r->app, r->tenant, str_of(conv, "_id"), "twilio", NULL, NULL,
-		    e);
-		if (rc == NF_ECONFLICT) {       /* closed meanwhile */
-			nf_error_clear(e);
-			rc = NF_OK;
-		} else if (rc == NF_OK) {
-			data = json_object_new_object();
-			nf_json_add_str(data, "conversationId", str_of(conv, "_id"));
-			nf_json_add_str(data, "disposition", "twilio");
-			nf_audit(r, "conversation.close", "twilio", data);
-		}
-	}
-	json_object_put(conv);
-	return rc;
+	return nf_conv_accept_closed(r->app, r->tenant, sid, nf_now_ms(), e);
 }
 
 /* Twilio's delivery words to ours; NULL for one that changes nothing. */

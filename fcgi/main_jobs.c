@@ -21,6 +21,10 @@
  * lazily, retrying after a failure; neither being usable stops the queue.
  * Only ids and counts are logged.
  *
+ * With NONFLEX_SPOOL_DIR set it also runs the spool drainer, a child
+ * process that records the inbound messages the workers spooled
+ * (spool_drain.h), restarted when it dies and stopped with the runner.
+ *
  * Environment: REDIS_URL (redis://127.0.0.1:6379), STORE_URI, TENANTS_FILE
  * and the rest of config.h's settings, NONFLEX_NCHAN_SOCKET,
  * NONFLEX_JOBS_MAX_ATTEMPTS, NONFLEX_JOBS_BACKOFF_BASE_MS,
@@ -46,6 +50,7 @@
 #include "crm.h"
 #include "json.h"
 #include "log.h"
+#include "spool_drain.h"
 #include "events.h"
 #include "jobs.h"
 #include "store.h"
@@ -349,7 +354,7 @@ housekeep(struct nf_jobs_runner *r, const struct nf_jobs_config *cfg,
 /* The main loop; returns the exit status. */
 static int
 loop(struct nf_jobs_runner *r, const struct nf_jobs_config *cfg, struct outbox *ob,
-    int once)
+    int once, pid_t *drainer)
 {
 	struct nf_error	 err;
 	int64_t		 next_reap = 0, pause = 0;
@@ -362,6 +367,8 @@ loop(struct nf_jobs_runner *r, const struct nf_jobs_config *cfg, struct outbox *
 			outbox_reload(ob);
 		}
 		ran = 0;
+		if (!once)
+			nf_spool_drainer_check(drainer);
 		if ((rc = housekeep(r, cfg, &next_reap, &err)) == NF_OK) {
 			if (down)       /* what the workers kept meanwhile */
 				ob->next = 0;
@@ -401,6 +408,7 @@ main(int argc, char *argv[])
 	struct nf_error		 err;
 	const char		*url;
 	int			 once = 0, status;
+	pid_t			 drainer = 0;
 
 	if (argc == 2 && strcmp(argv[1], "--once") == 0)
 		once = 1;
@@ -413,9 +421,13 @@ main(int argc, char *argv[])
 		nf_error("%s", err.message);
 		return 1;
 	}
+	/* Before this process opens anything the child would inherit. */
+	if (!once)
+		drainer = nf_spool_drainer_start();
 	if (outbox_init(&ob, &err) != NF_OK) {
 		nf_error("%s", err.message);
 		outbox_cleanup(&ob);
+		nf_spool_drainer_stop(drainer);
 		return 1;
 	}
 	/* The context the conversation jobs share with the workers' code
@@ -430,6 +442,7 @@ main(int argc, char *argv[])
 		nf_error("%s", err.message);
 		nf_app_cleanup(&app);
 		outbox_cleanup(&ob);
+		nf_spool_drainer_stop(drainer);
 		return 1;
 	}
 	signals();
@@ -439,8 +452,9 @@ main(int argc, char *argv[])
 	nf_conv_jobs_register(r, &app);
 	nf_info("job runner %s started (max attempts %d, heartbeat %lld ms)",
 	    nf_jobs_runner_id(r), cfg.max_attempts, (long long)cfg.heartbeat_ms);
-	status = loop(r, &cfg, &ob, once);
+	status = loop(r, &cfg, &ob, once, &drainer);
 	nf_info("job runner %s stopping", nf_jobs_runner_id(r));
+	nf_spool_drainer_stop(drainer);
 	nf_jobs_runner_free(r);
 	nf_app_cleanup(&app);
 	outbox_cleanup(&ob);

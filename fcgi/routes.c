@@ -132,10 +132,12 @@ const struct nf_route nf_routes[] = {
 	    NF_ROLE_NONE, NF_BODY_FORM, 32 * KB, NF_ROUTE_TWILIO_SIGNED | NF_ROUTE_NEEDS_STORE },
 
 	/* Conversations webhooks (h_webhooks_conversations.c), Twilio-signed:
-	 * persist, publish, enqueue, answer; 503 before anything without the
-	 * store (never a 2xx for a message that was not kept). */
+	 * make durable, answer; never a 2xx for an event that was not kept.
+	 * The post-event hook has no NEEDS_STORE: a customer's message (or a
+	 * close) goes to the spool, so it is accepted while the store is down;
+	 * its other events ask for the store themselves (503 without it). */
 	{ NF_POST, "/webhooks/twilio/conversations", h_webhooks_conversations, NF_ROLE_NONE,
-	    NF_BODY_FORM, 64 * KB, NF_ROUTE_TWILIO_SIGNED | NF_ROUTE_NEEDS_STORE },
+	    NF_BODY_FORM, 64 * KB, NF_ROUTE_TWILIO_SIGNED },
 	{ NF_POST, "/webhooks/twilio/conversations/status", h_webhooks_conversations_status,
 	    NF_ROLE_NONE, NF_BODY_FORM, 16 * KB, NF_ROUTE_TWILIO_SIGNED | NF_ROUTE_NEEDS_STORE },
 	/* Voice webhooks (h_webhooks_voice.c), Twilio-signed.  The incoming call

@@ -9,7 +9,9 @@
 // never move a message backwards; malformed payloads are 400 naming the
 // field with nothing stored; unsigned ones 403; with Redis down the
 // message is still accepted and its job waits in the store's outbox; with
-// the store down 503.
+// the store down a customer's message is spooled (200) and recorded once the
+// store is back, while events that need the store are 503 (and everything
+// is 503 without a spool).
 //
 // The stack's nonflex-jobs is paused (SIGSTOP) while these run, so the
 // jobs a webhook queued are still in Redis to be counted (the AI job's
@@ -30,7 +32,7 @@ import { request } from './lib/http.mjs';
 import { keepPidFile, killRedis, restartRedis } from './lib/redis.mjs';
 import { loginDemo, seedStack } from './lib/session.mjs';
 import { subscribe } from './lib/sse.mjs';
-import { SECRET_ENV, stackProcesses, startStack } from './lib/stack.mjs';
+import { SECRET_ENV, spoolDrained, stackProcesses, startStack } from './lib/stack.mjs';
 import { signedPost } from './lib/twilio-sign.mjs';
 
 const T1_TOKEN = SECRET_ENV.TENANT1_TWILIO_AUTH_TOKEN;
@@ -52,9 +54,13 @@ function phone() {
 	return `+1555${String(process.pid % 1000).padStart(3, '0')}${String(phoneSeq).padStart(4, '0')}`;
 }
 
-// POST params to p, signed as Twilio signs them for the stack's PUBLIC_URL.
-function signed(stack, p, params, headers = {}) {
-	return signedPost(stack, p, params, { token: T1_TOKEN, headers });
+// POST params to p, signed as Twilio signs them for the stack's PUBLIC_URL;
+// an accepted event is then awaited until the spool drainer recorded it.
+async function signed(stack, p, params, headers = {}) {
+	const res = await signedPost(stack, p, params, { token: T1_TOKEN, headers });
+	if (res.status === 200)
+		await spoolDrained(stack);
+	return res;
 }
 
 function messageAdded(extra = {}) {
@@ -375,21 +381,54 @@ describe('Conversations webhooks', () => {
 });
 
 describe('Conversations webhooks with the store down', () => {
-	let stack;
+	let spooled;
+	let direct;
 
 	before(async () => {
-		// A directory where the SQLite file should be: the store cannot open.
-		stack = await startStack({ waitHealthy: false, env: (dir) => {
+		// The SQLite file's directory does not exist yet: the store cannot open.
+		spooled = await startStack({ waitHealthy: false, env: (dir) => ({
+			STORE_URI: `sqlite://${path.join(dir, 'later', 'nonflex.db')}` }) });
+		// Without a spool, and a directory where the SQLite file should be.
+		direct = await startStack({ waitHealthy: false, env: (dir) => {
 			fs.mkdirSync(path.join(dir, 'db-is-a-dir'), { recursive: true });
-			return { STORE_URI: `sqlite://${path.join(dir, 'db-is-a-dir')}` };
+			return { STORE_URI: `sqlite://${path.join(dir, 'db-is-a-dir')}`,
+				NONFLEX_SPOOL_DIR: 'off' };
 		} });
 	});
-	after(() => stopChecked(stack));
+	after(() => stopChecked(spooled, direct));
 
-	test('503 with Retry-After, never a 2xx', async () => {
+	test('a customer\'s message is spooled (200) and recorded once the store is back',
+		async () => {
+			const m = messageAdded();
+			const res = await signedPost(spooled, HOOK, m, { token: T1_TOKEN });
+			accepted(res);
+			accepted(await signedPost(spooled, HOOK, m, { token: T1_TOKEN }));   // a replay
+			// What needs the store now is 503 with Retry-After, never a 2xx.
+			const st = await signedPost(spooled, STATUS, { AccountSid: AC1,
+				MessageSid: sid('IM'), Status: 'delivered' }, { token: T1_TOKEN });
+			assertError(st, 503, 'store_unavailable');
+			assert.ok(Number(st.headers['retry-after']) >= 1);
+			fs.mkdirSync(path.join(spooled.stateDir, 'later'));
+			const db = path.join(spooled.stateDir, 'later', 'nonflex.db');
+			const stored = () => execFileSync('sqlite3', ['-cmd', '.timeout 5000', db,
+				`SELECT count(*) FROM c_messages WHERE ${field('twilioSid', m.MessageSid)}`],
+			{ encoding: 'utf8' }).trim();
+			await waitFor('the spooled message recorded', () => {
+				try {
+					return stored() === '1';
+				} catch {
+					return false;   // no table yet
+				}
+			}, 20000);
+			await spoolDrained(spooled);
+			assert.equal(stored(), '1');
+		});
+
+	test('without a spool: 503 with Retry-After, never a 2xx', async () => {
 		for (const p of [HOOK, STATUS]) {
-			const res = await signed(stack, p, p === HOOK ? messageAdded() :
-				{ AccountSid: AC1, MessageSid: sid('IM'), Status: 'delivered' });
+			const res = await signedPost(direct, p, p === HOOK ? messageAdded() :
+				{ AccountSid: AC1, MessageSid: sid('IM'), Status: 'delivered' },
+			{ token: T1_TOKEN });
 			assertError(res, 503, 'store_unavailable');
 			assert.ok(Number(res.headers['retry-after']) >= 1);
 			assert.ok(res.ms < 1500, `took ${Math.round(res.ms)} ms`);

@@ -117,7 +117,7 @@ static struct nf_conv_msg
 inbound(const char *body, const char *sid, const char *key)
 {
 	struct nf_conv_msg	 m = { "inbound", "customer", "whatsapp:+15555550100", body,
-		NULL, sid, key };
+		NULL, sid, key, 0 };
 
 	return m;
 }

@@ -322,6 +322,46 @@ export function stackProcesses(stack) {
 	return procs.filter((p) => hit.has(p.pid));
 }
 
+// Bytes the workers spooled (fcgi/spool.h) that the drainer has not
+// handled yet: each w-*.log past its saved position (.pos).
+export function spoolPending(stack) {
+	const dir = path.join(stack.stateDir, 'spool');
+	let names;
+	try {
+		names = fs.readdirSync(dir).filter((f) => /^w-.*\.log$/.test(f));
+	} catch {
+		return 0;       // no spool: messages are recorded at once
+	}
+	let n = 0;
+	for (const f of names) {
+		let size;
+		let pos = 0;
+		try {
+			size = fs.statSync(path.join(dir, f)).size;
+		} catch {
+			continue;       // drained and removed meanwhile
+		}
+		try {
+			pos = Number(fs.readFileSync(path.join(dir, `${f}.pos`), 'utf8')) || 0;
+		} catch {
+			// not started on yet
+		}
+		n += Math.max(0, size - pos);
+	}
+	return n;
+}
+
+// Wait until the drainer has recorded everything spooled so far.
+export async function spoolDrained(stack, ms = 10000) {
+	const deadline = Date.now() + ms;
+	let left;
+	while ((left = spoolPending(stack)) > 0) {
+		if (Date.now() > deadline)
+			throw new Error(`the spool still holds ${left} bytes after ${ms} ms`);
+		await sleep(5);
+	}
+}
+
 // The stack's nonflex-fcgi worker processes (by process name: multiwatch's
 // own command line names the worker program too).
 export function workerPids(stack) {
