@@ -485,9 +485,8 @@ cursors_open(struct nf_spool *s, struct entry *v, size_t nv, size_t *n)
 
 	*n = 0;
 	for (i = 0; i < nv; i++) {
-		/* our own writer's current file is never finished */
-		if (s->fd >= 0 && s->pid == getpid() && strstr(v[i].name, s->tag) != NULL)
-			continue;
+		/* (a file this process writes to is locked through another open
+		 * file description: cursor_finish never takes it for ended) */
 		if ((fd = openat(s->dirfd, v[i].name, O_RDONLY | O_CLOEXEC)) < 0)
 			continue;       /* removed meanwhile */
 		c[*n].name = v[i].name;

@@ -23,6 +23,7 @@
 #include "jobs.h"
 #include "json.h"
 #include "nonflex.h"
+#include "spool.h"
 #include "store.h"
 #include "tenant.h"
 #include "testutil.h"
@@ -51,7 +52,9 @@ static void
 teardown(void)
 {
 	nf_store_free(A.store);
+	nf_tenants_free(A.tenants);
 	A.store = NULL;
+	A.tenants = NULL;
 }
 
 static int64_t
@@ -467,6 +470,162 @@ START_TEST(t_tenants)
 }
 END_TEST
 
+/* ---- the spool's records (nf_conv_accept, nf_conv_apply) ------------------- */
+
+static struct json_object *
+record(const char *tenant, int64_t at, const char *sid, const char *body)
+{
+	struct json_object	*o = json_object_new_object();
+
+	nf_json_add_str(o, "kind", "conv.inbound");
+	nf_json_add_str(o, "tenant", tenant);
+	nf_json_add_int(o, "at", at);
+	nf_json_add_str(o, "channel", "whatsapp");
+	nf_json_add_str(o, "address", "whatsapp:+15555550177");
+	nf_json_add_str(o, "convSid", CH1);
+	nf_json_add_str(o, "author", "whatsapp:+15555550177");
+	nf_json_add_str(o, "body", body);
+	if (sid != NULL)
+		nf_json_add_str(o, "sid", sid);
+	return o;
+}
+
+static enum nf_err
+apply(struct json_object *rec)
+{
+	struct nf_error	 e;
+	enum nf_err	 rc = nf_conv_apply(&A, rec, &e);
+
+	json_object_put(rec);
+	return rc;
+}
+
+static struct json_object *
+the_conv(void)
+{
+	struct json_object	*c = NULL;
+	struct nf_error		 e;
+
+	ck_assert_int_eq(nf_conv_by_sid(&A, nf_tenant_find(A.tenants, "tenant1"), CH1, &c, &e),
+	    NF_OK);
+	ck_assert_ptr_nonnull(c);
+	return c;
+}
+
+static void
+load_tenants(void)
+{
+	struct nf_error	 e;
+
+	ck_assert_int_eq(nf_tenants_load(TOP_SRCDIR "/infra/tenants.json", &A.tenants, &e),
+	    NF_OK);
+}
+
+START_TEST(t_apply)
+{
+	struct json_object	*c, *o;
+
+	load_tenants();
+	/* Received in 2001, recorded now: the message keeps its time. */
+	ck_assert_int_eq(apply(record("tenant1", 1000000000000LL, IM1, "hola")), NF_OK);
+	ck_assert_int_eq(apply(record("tenant1", 1000000000000LL, IM1, "hola")), NF_OK);
+	ck_assert_int_eq(count("tenant1", "messages", "{\"createdAt\":"
+	    "\"2001-09-09T01:46:40.000Z\",\"body\":\"hola\"}"), 1);
+	/* Its answer is asked for once (Redis absent: the outbox keeps it). */
+	ck_assert_int_eq(count("tenant1", "outbox", "{\"type\":\"ai.reply\"}"), 1);
+	c = the_conv();
+	ck_assert_str_eq(str(c, "lastMessageAt"), "2001-09-09T01:46:40.000Z");
+	json_object_put(c);
+	/* A later one moves the conversation on; one received before it does not. */
+	ck_assert_int_eq(apply(record("tenant1", 1000000002000LL, IM2, "later")), NF_OK);
+	ck_assert_int_eq(apply(record("tenant1", 1000000001000LL,
+	    "IM00000000000000000000000000000003", "between")), NF_OK);
+	c = the_conv();
+	ck_assert_str_eq(str(c, "preview"), "later");
+	ck_assert_str_eq(str(c, "lastMessageAt"), "2001-09-09T01:46:42.000Z");
+	json_object_put(c);
+	ck_assert_int_eq(count("tenant1", "messages", "{}"), 3);
+	/* Twilio's close, spooled after them. */
+	o = json_object_new_object();
+	nf_json_add_str(o, "kind", "conv.closed");
+	nf_json_add_str(o, "tenant", "tenant1");
+	nf_json_add_int(o, "at", 1000000003000LL);
+	nf_json_add_str(o, "convSid", CH1);
+	ck_assert_int_eq(apply(o), NF_OK);
+	c = the_conv();
+	ck_assert_str_eq(str(c, "status"), "closed");
+	ck_assert_str_eq(str(c, "disposition"), "twilio");
+	json_object_put(c);
+	ck_assert_int_eq(count("tenant1", "audit", "{\"event\":\"conversation.close\"}"), 1);
+}
+END_TEST
+
+START_TEST(t_apply_hopeless)
+{
+	struct json_object	*o;
+
+	load_tenants();
+	/* NF_EINVAL: the drainer dead-letters these instead of retrying. */
+	ck_assert_int_eq(apply(record("nobody", 1, IM1, "x")), NF_EINVAL);
+	ck_assert_int_eq(apply(record("tenant1", 1, "IM123", "x")), NF_EINVAL);
+	o = record("tenant1", 1, IM1, "x");
+	json_object_object_del(o, "body");
+	ck_assert_int_eq(apply(o), NF_EINVAL);
+	o = record("tenant1", 1, IM1, "x");
+	nf_json_add_str(o, "kind", "conv.other");
+	ck_assert_int_eq(apply(o), NF_EINVAL);
+	o = record("tenant1", 1, IM1, "x");
+	nf_json_add_str(o, "media", "not an array");
+	ck_assert_int_eq(apply(o), NF_EINVAL);
+	ck_assert_int_eq(count("tenant1", "messages", "{}"), 0);
+	ck_assert_int_eq(count("tenant1", "conversations", "{}"), 0);
+}
+END_TEST
+
+static enum nf_err
+drain_fn(struct json_object *rec, void *arg, struct nf_error *e)
+{
+	return nf_conv_apply(arg, rec, e);
+}
+
+START_TEST(t_accept_spooled)
+{
+	struct nf_conv_inbound	 in = { "whatsapp", "whatsapp:+15555550177", CH1 };
+	struct nf_conv_msg	 m = inbound("por favor", IM1, NULL);
+	const struct nf_tenant	*t;
+	struct nf_spool		*drainer;
+	struct nf_error		 e;
+	char			*dir = tu_tmpdir("accept");
+	int			 done;
+
+	load_tenants();
+	t = nf_tenant_find(A.tenants, "tenant1");
+	m.author = in.address;
+	/* Bad input is refused at the edge, spool or not. */
+	m.body = "";
+	ck_assert_int_eq(nf_conv_accept(&A, t, &in, &m, &e), NF_EINVAL);
+	m.body = "por favor";
+	A.cfg.spool_dir = dir;
+	ck_assert_int_eq(nf_conv_accept(&A, t, &in, &m, &e), NF_OK);
+	ck_assert_int_eq(nf_conv_accept(&A, t, &in, &m, &e), NF_OK);   /* a replay */
+	ck_assert_int_eq(count("tenant1", "messages", "{}"), 0);        /* spooled */
+	ck_assert_int_eq(nf_spool_open(dir, &drainer, &e), NF_OK);
+	ck_assert_int_eq(nf_spool_drain(drainer, drain_fn, &A, 100, &done, &e), NF_OK);
+	ck_assert_int_eq(done, 2);
+	ck_assert_int_eq(count("tenant1", "messages", "{\"body\":\"por favor\"}"), 1);
+	nf_spool_free(drainer);
+	nf_spool_free(A.spool);
+	A.spool = NULL;
+	A.cfg.spool_dir = NULL;
+	/* Without a spool it is recorded at once. */
+	m.twilio_sid = IM2;
+	ck_assert_int_eq(nf_conv_accept(&A, t, &in, &m, &e), NF_OK);
+	ck_assert_int_eq(count("tenant1", "messages", "{}"), 2);
+	tu_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 suite(void)
 {
@@ -484,6 +643,9 @@ suite(void)
 	tcase_add_test(tc, t_delivery_precedence);
 	tcase_add_test(tc, t_views);
 	tcase_add_test(tc, t_tenants);
+	tcase_add_test(tc, t_apply);
+	tcase_add_test(tc, t_apply_hopeless);
+	tcase_add_test(tc, t_accept_spooled);
 	return s;
 }
 
