@@ -23,6 +23,7 @@
 #include "log.h"
 #include "nonflex.h"
 #include "req.h"
+#include "spool.h"
 #include "store.h"
 
 #ifndef PACKAGE_VERSION
@@ -107,6 +108,34 @@ check_outbox(struct nf_app *app, int store_up, struct json_object *out)
 }
 
 /*
+ * The inbound spool, when there is one: usable, and what waits for the
+ * drainer (bytes, the age of the oldest waiting file in ms) and how many
+ * records were dead-lettered.  A spool that cannot be used is down (the
+ * webhooks then record at once); a drainer falling behind is only shown.
+ */
+static int
+check_spool(struct nf_app *app, struct json_object *root)
+{
+	struct json_object	*out;
+	struct nf_spool		*sp;
+	struct nf_error		 e;
+	int64_t			 bytes = 0, oldest = 0, dead = 0;
+	int			 up;
+
+	if (app->cfg.spool_dir == NULL || *app->cfg.spool_dir == '\0')
+		return 1;
+	out = json_object_new_object();
+	up = (sp = nf_app_spool(app)) != NULL &&
+	    nf_spool_backlog(sp, &bytes, &oldest, &dead, &e) == NF_OK;
+	nf_json_add_str(out, "status", up ? "up" : "down");
+	nf_json_add_int(out, "pendingBytes", bytes);
+	nf_json_add_int(out, "oldestMs", oldest);
+	nf_json_add_int(out, "dead", dead);
+	nf_json_add(root, "spool", out);
+	return up;
+}
+
+/*
  * GET /api/health, no role, no tenant.
  * 200 {status:"ok", version, store{status,backend}, redis{status},
  * events{status}, jobs{outbox}} (each component "up" or "down"; outbox the
@@ -128,6 +157,7 @@ h_health_get(struct nf_req *r, struct nf_error *e)
 	ok &= check_redis(r->app, rd);
 	ok &= check_events(ev);
 	check_outbox(r->app, store_up, jb);
+	ok &= check_spool(r->app, jb);
 	nf_json_add_str(root, "status", ok ? "ok" : "degraded");
 	nf_json_add_str(root, "version", PACKAGE_VERSION);
 	nf_json_add(root, "store", st);

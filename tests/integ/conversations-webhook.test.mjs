@@ -202,6 +202,9 @@ describe('Conversations webhooks', () => {
 		assert.equal(jobs(stack, 'ai.reply', msgs[0]._id).length, 1);
 		assert.equal(await nextFor(sub2, 'message.created', conv._id, 1000), null,
 			'tenant2 saw tenant1\'s message');
+		// It went through the spool, which health shows empty again.
+		const h = assertJson(await request(stack, { path: '/api/health' }), 200);
+		assert.deepEqual(h.jobs.spool, { status: 'up', pendingBytes: 0, oldestMs: 0, dead: 0 });
 	});
 
 	test('replays by MessageSid or idempotency token: one message, one job', async () => {
@@ -408,6 +411,11 @@ describe('Conversations webhooks with the store down', () => {
 				MessageSid: sid('IM'), Status: 'delivered' }, { token: T1_TOKEN });
 			assertError(st, 503, 'store_unavailable');
 			assert.ok(Number(st.headers['retry-after']) >= 1);
+			// Health shows both copies waiting in the spool.
+			const h = assertJson(await request(spooled, { path: '/api/health' }), 503);
+			assert.equal(h.store.status, 'down');
+			assert.equal(h.jobs.spool.status, 'up');
+			assert.ok(h.jobs.spool.pendingBytes > 2 * m.Body.length, JSON.stringify(h.jobs));
 			fs.mkdirSync(path.join(spooled.stateDir, 'later'));
 			const db = path.join(spooled.stateDir, 'later', 'nonflex.db');
 			const stored = () => execFileSync('sqlite3', ['-cmd', '.timeout 5000', db,
