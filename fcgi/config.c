@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -342,6 +343,10 @@ check_values(const struct nf_config *cfg, struct json_object *arr)
 		problem(arr, "NONFLEX_REQUEST_TIMEOUT_MS should stay below nginx's "
 		    "fastcgi_read_timeout (30 s), or nginx gives up first and the "
 		    "stuck worker is never replaced");
+	if (cfg->spool_dir[0] != '\0' && (cfg->spool_dir[0] != '/' ||
+	    (access(cfg->spool_dir, W_OK | X_OK) != 0 && errno != ENOENT)))
+		problem(arr, "NONFLEX_SPOOL_DIR must be an absolute path to a directory this "
+		    "user can write (the workers and nonflex-jobs share it)");
 	if (cfg->jwt_secret[0] == '\0')
 		problem(arr, "JWT_SECRET is not set (agent login will not work)");
 	else if (strlen(cfg->jwt_secret) < 32)

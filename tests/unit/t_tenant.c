@@ -332,6 +332,17 @@ START_TEST(config_table)
 	ck_assert_uint_eq(json_object_array_length(p), 1);
 	json_object_put(p);
 	unsetenv("DEFAULT_TENANT");
+	/* The spool: absolute, and a directory we may write (or to be made). */
+	setenv("NONFLEX_SPOOL_DIR", "var/spool", 1);
+	p = nf_config_problems();
+	ck_assert_msg(strstr(json_object_to_json_string(p), "NONFLEX_SPOOL_DIR") != NULL, "%s",
+	    json_object_to_json_string(p));
+	json_object_put(p);
+	setenv("NONFLEX_SPOOL_DIR", TOP_BUILDDIR, 1);
+	p = nf_config_problems();
+	ck_assert_msg(json_object_array_length(p) == 0, "%s", json_object_to_json_string(p));
+	json_object_put(p);
+	unsetenv("NONFLEX_SPOOL_DIR");
 	ck_assert_int_eq(nf_config_log_level("WARN"), 2);
 	ck_assert_int_eq(nf_config_log_level("x"), -1);
 }
