@@ -602,7 +602,7 @@ nf_spool_backlog(struct nf_spool *s, int64_t *bytes, int64_t *oldest_ms, int64_t
 	struct entry	*v;
 	struct stat	 st;
 	size_t		 i, n;
-	int64_t		 oldest = 0;
+	int64_t		 oldest = 0, mtime;
 
 	*bytes = 0;
 	*oldest_ms = 0;
@@ -614,8 +614,9 @@ nf_spool_backlog(struct nf_spool *s, int64_t *bytes, int64_t *oldest_ms, int64_t
 		if (fstatat(s->dirfd, v[i].name, &st, 0) != 0 || st.st_size <= pos)
 			continue;
 		*bytes += st.st_size - pos;
-		if (oldest == 0 || (int64_t)st.st_mtime * 1000 < oldest)
-			oldest = (int64_t)st.st_mtime * 1000;
+		mtime = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+		if (oldest == 0 || mtime < oldest)
+			oldest = mtime;
 	}
 	free(v);
 	if (oldest > 0)
