@@ -422,8 +422,9 @@ main(int argc, char *argv[])
 		return 1;
 	}
 	/* Before this process opens anything the child would inherit. */
+	signals();
 	if (!once)
-		drainer = nf_spool_drainer_start();
+		drainer = nf_spool_drainer_start(&stopping);
 	if (outbox_init(&ob, &err) != NF_OK) {
 		nf_error("%s", err.message);
 		outbox_cleanup(&ob);
@@ -445,7 +446,6 @@ main(int argc, char *argv[])
 		nf_spool_drainer_stop(drainer);
 		return 1;
 	}
-	signals();
 	nf_events_init(getenv("NONFLEX_NCHAN_SOCKET"));
 	nf_jobs_runner_register(r, "event.publish", job_event_publish, NULL);
 	nf_jobs_runner_register(r, "crm.ticket", job_crm_ticket, &ob);

@@ -28,31 +28,8 @@
 #define PAUSE_MAX_MS	5000
 #define RESTART_MS	1000
 
-static volatile sig_atomic_t	 d_stop;
-
-static void
-d_on_signal(int sig)
-{
-	if (sig == SIGHUP)
-		nf_app_request_reload();
-	else
-		d_stop = 1;
-}
-
-static void
-d_signals(void)
-{
-	struct sigaction	sa;
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = d_on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-}
+/* The stop flag of nonflex-jobs' signal handlers, which the child inherits. */
+static volatile sig_atomic_t	*d_stop;
 
 static enum nf_err
 apply(struct json_object *rec, void *arg, struct nf_error *e)
@@ -82,19 +59,18 @@ d_run(void)
 	int64_t		 pause = 0;
 	int		 done;
 
-	d_signals();
 	prctl(PR_SET_NAME, "nonflex-spool", 0, 0, 0);
 	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
-	while (!d_stop && nf_app_init(&app, "nonflex-spool", &e) != NF_OK) {
+	while (!*d_stop && nf_app_init(&app, "nonflex-spool", &e) != NF_OK) {
 		nf_error("spool drainer waits for its configuration: %s", e.message);
 		sleep(5);
 	}
-	if (d_stop)
+	if (*d_stop)
 		return 0;
-	while (!d_stop && nf_spool_open(app.cfg.spool_dir, &sp, &e) != NF_OK)
+	while (!*d_stop && nf_spool_open(app.cfg.spool_dir, &sp, &e) != NF_OK)
 		sleep(1);
 	nf_info("spool drainer started on %s", app.cfg.spool_dir);
-	while (!d_stop) {
+	while (!*d_stop) {
 		nf_app_maybe_reload(&app);
 		/* watch before draining: a write during the drain wakes the wait */
 		nf_spool_watch_fd(sp);
@@ -117,11 +93,12 @@ d_run(void)
 }
 
 pid_t
-nf_spool_drainer_start(void)
+nf_spool_drainer_start(volatile sig_atomic_t *stop)
 {
 	const char	*dir = getenv("NONFLEX_SPOOL_DIR");
 	pid_t		 pid;
 
+	d_stop = stop;
 	if (dir == NULL || *dir == '\0')
 		return 0;
 	if ((pid = fork()) < 0) {
@@ -147,7 +124,7 @@ nf_spool_drainer_check(pid_t *pid)
 	if (*pid > 0 || getenv("NONFLEX_SPOOL_DIR") == NULL || nf_mono_ms() < next)
 		return;
 	next = nf_mono_ms() + RESTART_MS;
-	*pid = nf_spool_drainer_start();
+	*pid = nf_spool_drainer_start(d_stop);
 }
 
 void

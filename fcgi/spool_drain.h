@@ -19,8 +19,15 @@
 
 #include <sys/types.h>
 
-/* Start the drainer for NONFLEX_SPOOL_DIR; 0 (no child) when it is unset. */
-pid_t	 nf_spool_drainer_start(void);
+#include <signal.h>
+
+/*
+ * Start the drainer for NONFLEX_SPOOL_DIR; 0 (no child) when it is unset.
+ * The child keeps the caller's signal handlers: it stops once they set
+ * *stop (SIGTERM), and reloads its configuration on SIGHUP
+ * (nf_app_request_reload).
+ */
+pid_t	 nf_spool_drainer_start(volatile sig_atomic_t *stop);
 /* In the parent's loop: start it again if it died (rate limited). */
 void	 nf_spool_drainer_check(pid_t *);
 /* SIGTERM it and wait for it. */
