@@ -1010,9 +1010,9 @@ nf_conv_accept(struct nf_app *app, const struct nf_tenant *t,
 		rec = spool_record(t->id, in, m);
 		rc = nf_spool_append(sp, rec, e);
 		json_object_put(rec);
-		if (rc != NF_EUNAVAIL)
+		if (rc == NF_OK)
 			return rc;
-		nf_warn("the spool cannot take a message: recording it at once");
+		nf_warn("the spool cannot take a message (%s): recording it at once", e->code);
 		nf_error_clear(e);
 	}
 	return receive_now(app, t, in, m, e);
@@ -1096,9 +1096,9 @@ nf_conv_accept_closed(struct nf_app *app, const struct nf_tenant *t, const char 
 		nf_json_add_str(rec, "convSid", sid);
 		rc = nf_spool_append(sp, rec, e);
 		json_object_put(rec);
-		if (rc != NF_EUNAVAIL)
+		if (rc == NF_OK)
 			return rc;
-		nf_warn("the spool cannot take a close: applying it at once");
+		nf_warn("the spool cannot take a close (%s): applying it at once", e->code);
 		nf_error_clear(e);
 	}
 	return closed_now(app, t, sid, e);
@@ -1122,7 +1122,10 @@ nf_conv_apply(struct nf_app *app, struct json_object *rec, struct nf_error *e)
 		    "not a conv.inbound or conv.closed record");
 	if (rec_str(rec, "tenant", 1, &tenant, e) != NF_OK)
 		return NF_EINVAL;
-	if (app->tenants == NULL || (t = nf_tenant_find(app->tenants, tenant)) == NULL)
+	if (app->tenants == NULL)       /* not loaded (yet): never a reason to drop it */
+		return nf_error_set(e, NF_EUNAVAIL, "not_configured", NULL,
+		    "the tenants file is not loaded");
+	if ((t = nf_tenant_find(app->tenants, tenant)) == NULL)
 		return nf_error_set(e, NF_EINVAL, "tenant_not_found", "tenant",
 		    "the record's tenant is not in the tenants file");
 	if (strcmp(kind, REC_CLOSED) == 0) {
