@@ -15,7 +15,9 @@
 //
 // The stack's nonflex-jobs is paused (SIGSTOP) while these run, so the
 // jobs a webhook queued are still in Redis to be counted (the AI job's
-// handler is not what is tested here); it is resumed before the stop.
+// handler is not what is tested here); it is resumed before the stop.  Its
+// spool drainer (nonflex-spool, a process of its own) keeps recording what
+// the webhooks spool, and every accepted event is awaited until it has.
 //
 // SPDX-License-Identifier: MIT
 
