@@ -18,11 +18,11 @@ import { after, before, describe, test } from 'node:test';
 
 import bcrypt from 'bcryptjs';
 
-import { assertError, stopChecked, waitFor } from './lib/check.mjs';
+import { assertError, killWorkers, stopChecked, waitFor } from './lib/check.mjs';
 import { request } from './lib/http.mjs';
 import { killRedis, restartRedis } from './lib/redis.mjs';
 import { subscribe } from './lib/sse.mjs';
-import { BUILDDIR, SRCDIR, sleep, startStack, workerPids } from './lib/stack.mjs';
+import { BUILDDIR, SRCDIR, sleep, startStack } from './lib/stack.mjs';
 
 let stack;
 
@@ -172,13 +172,7 @@ describe('tokens', () => {
 		assert.equal(out.status, 204);
 		assert.match(out.headers['set-cookie'][0], /^nf_session=;.*Max-Age=0/);
 		assertError(await me(token), 401, 'invalid_token');
-		const before = workerPids(stack);
-		for (const pid of before)
-			process.kill(pid, 'SIGKILL');
-		await waitFor('workers replaced', () => {
-			const now = workerPids(stack);
-			return now.length === before.length && now.every((p) => !before.includes(p));
-		}, 10000);
+		await killWorkers(stack);
 		await sleep(200);
 		const res = await me(token);
 		assertError(res, 401, 'invalid_token');

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { assertJson, stopChecked, waitFor } from './lib/check.mjs';
+import { assertJson, killWorkers, stopChecked, waitFor } from './lib/check.mjs';
 import { request } from './lib/http.mjs';
 import { SECRET_ENV, sleep, spoolDrained, spoolPending, stackProcesses, startStack,
 	workerPids } from './lib/stack.mjs';
@@ -133,13 +133,7 @@ describe('inbound spool', () => {
 	test('files of killed workers are finished and removed', async () => {
 		const c = nextConv++;
 		await post(stack, message(c, 0));
-		const before = workerPids(stack);
-		for (const pid of before)
-			process.kill(pid, 'SIGKILL');
-		await waitFor('workers replaced', () => {
-			const now = workerPids(stack);
-			return now.length === before.length && now.every((p) => !before.includes(p));
-		}, 10000);
+		await killWorkers(stack);
 		await waitFor('the stack answering', async () =>
 			(await request(stack, { path: '/api/health' })).status === 200, 10000);
 		await post(stack, message(c, 1));

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { SECRET_ENV, SRCDIR, sleep } from './stack.mjs';
+import { SECRET_ENV, SRCDIR, sleep, workerPids } from './stack.mjs';
 
 export const GENERATED_ID = /^[0-9a-f]{32}$/;
 export const JSON_TYPE = /^application\/json; ?charset=utf-8$/i;
@@ -175,6 +175,20 @@ export async function waitFor(what, fn, ms) {
 }
 
 // Lines of a log file under <state>/log ('' when missing).
+/*
+ * SIGKILL every nonflex-fcgi worker of stack and wait (up to 10 s) until
+ * multiwatch has replaced them all.
+ */
+export async function killWorkers(stack) {
+	const before = workerPids(stack);
+	for (const pid of before)
+		process.kill(pid, 'SIGKILL');
+	await waitFor('workers replaced', () => {
+		const now = workerPids(stack);
+		return (now.length === before.length && now.every((p) => !before.includes(p))) || now;
+	}, 10000);
+}
+
 export function logLines(stack, name) {
 	try {
 		return fs.readFileSync(path.join(stack.logDir, name), 'utf8').split('\n');
