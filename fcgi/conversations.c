@@ -976,6 +976,24 @@ spool_record(const char *tenant, const struct nf_conv_inbound *in,
 	return o;
 }
 
+/*
+ * Append rec (consumed) to the spool when there is one; 1 when it is
+ * there, 0 when the caller must do the work at once (no spool, or one
+ * that cannot take it: logged).
+ */
+static int
+spooled(struct nf_app *app, struct json_object *rec, const char *what)
+{
+	struct nf_spool	*sp = nf_app_spool(app);
+	struct nf_error	 e;
+	enum nf_err	 rc = NF_EUNAVAIL;
+
+	if (sp != NULL && (rc = nf_spool_append(sp, rec, &e)) != NF_OK)
+		nf_warn("the spool cannot take %s (%s): doing it at once", what, e.code);
+	json_object_put(rec);
+	return rc == NF_OK;
+}
+
 /* Record and answer at once. */
 static enum nf_err
 receive_now(struct nf_app *app, const struct nf_tenant *t, const struct nf_conv_inbound *in,
@@ -1000,21 +1018,12 @@ enum nf_err
 nf_conv_accept(struct nf_app *app, const struct nf_tenant *t,
     const struct nf_conv_inbound *in, const struct nf_conv_msg *m, struct nf_error *e)
 {
-	struct json_object	*rec;
-	struct nf_spool		*sp;
 	enum nf_err		 rc;
 
 	if ((rc = check_inbound(in, e)) != NF_OK || (rc = check_msg(m, e)) != NF_OK)
 		return rc;
-	if ((sp = nf_app_spool(app)) != NULL) {
-		rec = spool_record(t->id, in, m);
-		rc = nf_spool_append(sp, rec, e);
-		json_object_put(rec);
-		if (rc == NF_OK)
-			return rc;
-		nf_warn("the spool cannot take a message (%s): recording it at once", e->code);
-		nf_error_clear(e);
-	}
+	if (nf_app_spool(app) != NULL && spooled(app, spool_record(t->id, in, m), "a message"))
+		return NF_OK;
 	return receive_now(app, t, in, m, e);
 }
 
@@ -1082,24 +1091,18 @@ nf_conv_accept_closed(struct nf_app *app, const struct nf_tenant *t, const char 
     int64_t at_ms, struct nf_error *e)
 {
 	struct json_object	*rec;
-	struct nf_spool		*sp;
-	enum nf_err		 rc;
 
 	if (!nf_valid_twilio_sid(sid, "CH"))
 		return nf_error_set(e, NF_EINVAL, "invalid_field", "ConversationSid",
 		    "ConversationSid must be a Conversation SID (CH...)");
-	if ((sp = nf_app_spool(app)) != NULL) {
+	if (nf_app_spool(app) != NULL) {
 		rec = json_object_new_object();
 		nf_json_add_str(rec, "kind", REC_CLOSED);
 		nf_json_add_str(rec, "tenant", t->id);
 		nf_json_add_int(rec, "at", at_ms);
 		nf_json_add_str(rec, "convSid", sid);
-		rc = nf_spool_append(sp, rec, e);
-		json_object_put(rec);
-		if (rc == NF_OK)
-			return rc;
-		nf_warn("the spool cannot take a close (%s): applying it at once", e->code);
-		nf_error_clear(e);
+		if (spooled(app, rec, "a close"))
+			return NF_OK;
 	}
 	return closed_now(app, t, sid, e);
 }
